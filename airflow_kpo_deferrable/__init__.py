@@ -1,0 +1,3 @@
+"""A deferrable KubernetesPodOperator for Apache Airflow 3."""
+
+__version__ = "0.1.0"
