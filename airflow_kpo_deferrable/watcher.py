@@ -1,0 +1,446 @@
+"""One shared LIST+WATCH per (cluster, namespace, label selector) in a process, fanned out to every waiting pod.
+
+Why: the provider's trigger GETs each pod every few seconds with a new API client per request, so API load and CPU
+grow with the number of waiting pods. Here every trigger in the triggerer subscribes to a ``PodWatcher`` and the
+watcher keeps one LIST and one long WATCH open for all of them: API requests stay O(1) in the number of pods.
+
+Facts this module handles:
+
+* LIST gives the current state and a ``resourceVersion``; WATCH continues from it, so no change between the two is
+  lost. When a watch ends (server ``timeoutSeconds``, a dropped connection, a proxy idle timeout) we resume from the
+  last ``resourceVersion`` seen, bookmarks included (``allowWatchBookmarks``), without a new LIST.
+* A ``resourceVersion`` may be too old for the server's history: it answers 410 Gone, either as the HTTP status or as
+  an ``ERROR`` event inside a 200 stream. Then we LIST again and re-check every subscribed pod against the fresh list:
+  a pod missing from it was deleted while we were not looking.
+* ``_preload_content=False`` hands back the raw aiohttp response: kubernetes_asyncio does not check its status, and
+  the body is read in chunks and split into lines here, with a cap, instead of ``readline()`` whose buffer limit
+  breaks on big objects (etcd allows objects up to ~1.5 MiB).
+* Pods are kept as plain dicts trimmed to metadata identity and status (what outcome decisions read): no model
+  deserialisation and a small cache per pod, which matters at thousands of pods.
+* A subscriber that joins late gets the cached state at once; if the pod is not in the cache after the first LIST,
+  one GET settles whether it exists (it may have been created after our LIST and its ADDED event is still coming).
+* Transient errors (connection, 429, 5xx) are retried with exponential backoff and jitter, honouring Retry-After.
+  If RBAC forbids LIST/WATCH but allows GET, the watcher falls back to polling each subscribed pod with the same
+  shared client. Errors that retrying cannot fix (401, 403 on GET, a missing namespace) are handed to subscribers.
+* The watcher starts with its first subscriber and stops a grace period after the last one leaves, so a burst of
+  tasks deferring one after another reuses one warm watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio.client import CoreV1Api
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
+
+log = logging.getLogger(__name__)
+
+ApiFactory = Callable[[], Awaitable[CoreV1Api]]
+
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class WatchKey:
+    """What makes two waiting pods share one watch."""
+
+    cluster: Hashable
+    namespace: str
+    selector: str
+
+
+class ApiStatusError(Exception):
+    """A non-2xx answer from the API server, with what retry decisions need."""
+
+    def __init__(self, status: int, body: str, retry_after: float | None = None) -> None:
+        super().__init__(f"HTTP {status}: {body[:500]}")
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+
+
+class ResourceExpired(Exception):
+    """The watch's resourceVersion is older than the server's history (410 Gone): LIST again."""
+
+
+def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """Keep what outcome decisions read: identity, deletion mark and status."""
+    metadata = pod.get("metadata") or {}
+    keep = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp")
+    return {"metadata": {k: metadata[k] for k in keep if k in metadata}, "status": pod.get("status") or {}}
+
+
+class Subscription:
+    """One waiting pod's view of the shared watch: its latest state, coalesced (only the newest matters)."""
+
+    def __init__(self, name: str, uid: str | None) -> None:
+        self.name = name
+        self.uid = uid
+        self.pod: dict[str, Any] | None = None
+        self.gone = False
+        self.error: str | None = None
+        self.joined_at = asyncio.get_running_loop().time()
+        self._changed = asyncio.Event()
+
+    def update(self, pod: dict[str, Any]) -> None:
+        if self.uid and pod["metadata"].get("uid") != self.uid:
+            # Same name, different pod: ours was deleted and something else took the name.
+            self.mark_gone(None)
+            return
+        self.pod = pod
+        self._changed.set()
+
+    def mark_gone(self, last_state: dict[str, Any] | None) -> None:
+        if last_state is not None and (not self.uid or last_state["metadata"].get("uid") == self.uid):
+            self.pod = last_state
+        self.gone = True
+        self._changed.set()
+
+    def fail(self, error: str) -> None:
+        self.error = error
+        self._changed.set()
+
+    @property
+    def settled(self) -> bool:
+        """Whether anything is known yet: a state, a deletion or an error."""
+        return self.pod is not None or self.gone or self.error is not None
+
+    async def changed(self, timeout: float | None) -> bool:
+        """Wait until the state changes (True) or ``timeout`` seconds pass (False)."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._changed.clear()
+        return True
+
+
+def _retry_wait(default: Callable[[RetryCallState], float]) -> Callable[[RetryCallState], float]:
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ApiStatusError) and error.retry_after is not None:
+            return error.retry_after + random.uniform(0, 0.5)
+        return default(state)
+
+    return wait
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, ApiStatusError):
+        return error.status in RETRYABLE_STATUS
+    return isinstance(error, aiohttp.ClientError | TimeoutError | ConnectionError)
+
+
+async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
+    if 200 <= response.status < 300:
+        return
+    body = (await response.content.read(64 * 1024)).decode("utf-8", "replace")
+    response.release()
+    retry_after = response.headers.get("Retry-After")
+    raise ApiStatusError(response.status, body, float(retry_after) if retry_after and retry_after.isdigit() else None)
+
+
+async def _json_lines(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    """Split a watch stream into JSON objects without aiohttp's line-length limit."""
+    buffer = bytearray()
+    async for chunk in response.content.iter_any():
+        buffer += chunk
+        while (end := buffer.find(b"\n")) >= 0:
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            if line.strip():
+                yield json.loads(line)
+        if len(buffer) > MAX_EVENT_BYTES:
+            raise ValueError(f"watch event larger than {MAX_EVENT_BYTES} bytes")
+
+
+class PodWatcher:
+    """The shared watch for one ``WatchKey``; create through ``WatcherRegistry``."""
+
+    def __init__(
+        self,
+        key: WatchKey,
+        api_factory: ApiFactory,
+        *,
+        on_idle: Callable[[PodWatcher], None],
+        grace_seconds: float = 30.0,
+        poll_interval: float = 10.0,
+        watch_timeout_seconds: int = 290,
+    ) -> None:
+        self.key = key
+        self._api_factory = api_factory
+        self._on_idle = on_idle
+        self._grace = grace_seconds
+        self._poll_interval = poll_interval
+        self._watch_timeout = watch_timeout_seconds
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._subs: dict[str, set[Subscription]] = {}
+        self._resource_version: str | None = None
+        self._listed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stop_handle: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.polling = False
+
+    # -- subscribers ---------------------------------------------------------------------------------------------
+
+    async def subscribe(self, name: str, uid: str | None) -> Subscription:
+        sub = Subscription(name, uid)
+        self._subs.setdefault(name, set()).add(sub)
+        self._cancel_stop()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"pod-watcher:{self.key.namespace}")
+        if name in self._cache:
+            sub.update(self._cache[name])
+        else:
+            await self._settle_unseen(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.name)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.name]
+        if not self._subs:
+            self._stop_handle = asyncio.get_running_loop().call_later(self._grace, self._stop_if_idle)
+
+    async def fetch(self, name: str) -> dict[str, Any] | None:
+        """One GET: the pod's state now, or None when it does not exist."""
+        api = await self._api_factory()
+        response = await api.read_namespaced_pod(name, self.key.namespace, _preload_content=False)
+        if response.status == 404:
+            response.release()
+            return None
+        await _raise_for_status(response)
+        return slim_pod(json.loads(await response.read()))
+
+    async def _settle_unseen(self, sub: Subscription) -> None:
+        await self._wait_listed()
+        if sub.settled or sub.name in self._cache:
+            if sub.name in self._cache and not sub.settled:
+                sub.update(self._cache[sub.name])
+            return
+        try:
+            pod = await self.fetch(sub.name)
+        except ApiStatusError as error:
+            if not _is_transient(error):
+                sub.fail(f"cannot read pod {sub.name} in {self.key.namespace}: {error}")
+            return  # transient: the watch will deliver it
+        except (aiohttp.ClientError, TimeoutError, ConnectionError):
+            return
+        if sub.settled:
+            return
+        if pod is None:
+            sub.mark_gone(None)
+        else:
+            sub.update(pod)
+
+    async def _wait_listed(self) -> None:
+        # A watcher that cannot LIST (API down) must not block subscribers forever; they retry on their own clock.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listed.wait(), 10)
+
+    def _cancel_stop(self) -> None:
+        if self._stop_handle is not None:
+            self._stop_handle.cancel()
+            self._stop_handle = None
+
+    def _stop_if_idle(self) -> None:
+        self._stop_handle = None
+        if not self._subs:
+            self.stop()
+            self._on_idle(self)
+
+    def stop(self) -> None:
+        self._cancel_stop()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    # -- dispatch ------------------------------------------------------------------------------------------------
+
+    def _apply(self, event_type: str, pod: dict[str, Any]) -> None:
+        state = slim_pod(pod)
+        name = state["metadata"].get("name", "")
+        if event_type == "DELETED":
+            self._cache.pop(name, None)
+            for sub in self._subs.get(name, ()):
+                sub.mark_gone(state)
+            return
+        self._cache[name] = state
+        for sub in self._subs.get(name, ()):
+            sub.update(state)
+
+    def _replace_all(self, pods: list[dict[str, Any]], list_started: float) -> None:
+        """After a (re)LIST: the list is the truth for pods subscribed before it was sent; those missing are gone.
+
+        A subscriber that joined while the LIST was in flight may own a pod created after the LIST's snapshot, so
+        its absence proves nothing: one GET settles it.
+        """
+        fresh = {p["metadata"]["name"]: slim_pod(p) for p in pods}
+        self._cache = fresh
+        for name, subs in self._subs.items():
+            for sub in list(subs):
+                if name in fresh:
+                    sub.update(fresh[name])
+                elif sub.joined_at < list_started:
+                    sub.mark_gone(None)
+                else:
+                    task = asyncio.create_task(self._settle_unseen(sub))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+        self._listed.set()
+
+    def _fail_all(self, error: str) -> None:
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.fail(error)
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                retrying = AsyncRetrying(
+                    retry=retry_if_exception(_is_transient),
+                    wait=_retry_wait(wait_exponential_jitter(initial=0.5, max=30, jitter=1)),
+                    reraise=True,
+                    before_sleep=self._log_retry,
+                )
+                await retrying(self._poll_once if self.polling else self._sync_once)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # fatal: retrying cannot fix it
+            log.error("Pod watch for %s stopped: %s", self.key, error)
+            self._fail_all(f"watching pods in namespace {self.key.namespace} failed: {error}")
+            self._task = None
+            self._on_idle(self)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("Pod watch for namespace %s: %s; retrying", self.key.namespace, error)
+
+    async def _sync_once(self) -> None:
+        """LIST if needed, then one WATCH until the server ends it. Returns to be called again."""
+        api = await self._api_factory()
+        try:
+            if self._resource_version is None:
+                await self._list(api)
+            await self._watch(api)
+        except ResourceExpired:
+            self._resource_version = None
+        except ApiStatusError as error:
+            if error.status == 410:
+                self._resource_version = None
+            elif error.status == 403:
+                log.warning("LIST/WATCH pods forbidden in %s; polling each pod instead", self.key.namespace)
+                self.polling = True
+                self._listed.set()
+            else:
+                raise
+
+    async def _list(self, api: CoreV1Api) -> None:
+        started = asyncio.get_running_loop().time()
+        pods: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            extra = {"_continue": token} if token else {}
+            response = await api.list_namespaced_pod(
+                self.key.namespace, label_selector=self.key.selector, limit=500, _preload_content=False, **extra
+            )
+            await _raise_for_status(response)
+            body = json.loads(await response.read())
+            pods.extend(body.get("items") or [])
+            token = (body.get("metadata") or {}).get("continue")
+            if not token:
+                break
+        self._resource_version = body["metadata"]["resourceVersion"]
+        self._replace_all(pods, started)
+
+    async def _watch(self, api: CoreV1Api) -> None:
+        timeout = self._watch_timeout + random.randint(0, 30)
+        response = await api.list_namespaced_pod(
+            self.key.namespace,
+            label_selector=self.key.selector,
+            watch=True,
+            allow_watch_bookmarks=True,
+            resource_version=self._resource_version,
+            timeout_seconds=timeout,
+            _preload_content=False,
+            # No total timeout; a silent connection (half-open TCP) is noticed by the read timeout.
+            _request_timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout + 60),
+        )
+        await _raise_for_status(response)
+        try:
+            async for event in _json_lines(response):
+                self._handle_event(event)
+        finally:
+            response.release()
+
+    def _handle_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        obj = event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise ResourceExpired(obj.get("message", "resource version expired"))
+            raise ApiStatusError(int(obj.get("code") or 500), json.dumps(obj))
+        self._resource_version = (obj.get("metadata") or {}).get("resourceVersion", self._resource_version)
+        if kind in ("ADDED", "MODIFIED", "DELETED"):
+            self._apply(kind, obj)
+
+    async def _poll_once(self) -> None:
+        """RBAC allows GET only: read each subscribed pod, then sleep. Still one shared client."""
+        for name in list(self._subs):
+            pod = await self.fetch(name)
+            if pod is None:
+                self._apply("DELETED", {"metadata": {"name": name}})
+            else:
+                self._cache[name] = pod
+                for sub in self._subs.get(name, ()):
+                    sub.update(pod)
+        await asyncio.sleep(self._poll_interval)
+
+
+class WatcherRegistry:
+    """The process-wide set of shared watchers (the triggerer runs every trigger in one event loop)."""
+
+    def __init__(self) -> None:
+        self._watchers: dict[WatchKey, PodWatcher] = {}
+
+    def watcher(self, key: WatchKey, api_factory: ApiFactory) -> PodWatcher:
+        watcher = self._watchers.get(key)
+        if watcher is None:
+            watcher = PodWatcher(key, api_factory, on_idle=self._forget)
+            self._watchers[key] = watcher
+        return watcher
+
+    def _forget(self, watcher: PodWatcher) -> None:
+        if self._watchers.get(watcher.key) is watcher:
+            del self._watchers[watcher.key]
+
+    def __len__(self) -> int:
+        return len(self._watchers)
+
+    @contextlib.asynccontextmanager
+    async def subscription(
+        self, key: WatchKey, api_factory: ApiFactory, name: str, uid: str | None
+    ) -> AsyncIterator[tuple[PodWatcher, Subscription]]:
+        watcher = self.watcher(key, api_factory)
+        sub = await watcher.subscribe(name, uid)
+        try:
+            yield watcher, sub
+        finally:
+            watcher.unsubscribe(sub)
+
+
+REGISTRY = WatcherRegistry()
