@@ -1,0 +1,377 @@
+"""``KubernetesPodOperator``: the provider's arguments, deferral through one shared watch, streamed logs.
+
+Why: moving from the official provider should be a one-line import change, so argument names, defaults, templated
+fields, the ``kubernetes_default`` connection and XCom keys match its operator. What differs is how the task waits
+(a ``PodTrigger`` on the shared watch, or the same wait on the worker when ``deferrable=False``) and how the end is
+reported (a typed reason, the last log lines).
+
+Facts it handles:
+
+* Every argument error is raised before any pod exists: pod arguments are validated into a ``PodRequest`` first.
+* The pod name and namespace go to XCom (``pod_name``, ``pod_namespace``) before deferring, so the pod can always be
+  found, including by ``resume_execution`` when Airflow fails the task without calling our resume method
+  (``next_method="__fail__"`` after a trigger crash): there the pod is deleted per ``on_finish_action`` before the
+  error is re-raised, so no pod is orphaned.
+* No defer ``timeout`` is passed: Airflow would bypass the resume method (and so the pod's deletion). Deadlines are
+  absolute times enforced in the trigger, including ``execution_timeout``, which Airflow does not enforce while a task
+  is deferred.
+* A create that failed on the wire may have succeeded on the server: a 409 on retry is resolved by reading the pod and
+  accepting it only if it carries this task try's identity labels — never two pods for one try.
+* On resume a success stays a success even when the pod was already deleted or garbage-collected (provider #66715).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, TaskDeferralError
+from kubernetes.client import CoreV1Api, V1DeleteOptions, V1Pod, V1Preconditions
+from kubernetes.client.exceptions import ApiException
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, KubernetesHook
+from airflow_kpo_deferrable.logs import copy_logs
+from airflow_kpo_deferrable.outcome import Outcome, PodResult, describe
+from airflow_kpo_deferrable.pod_spec import PodIdentity, PodRequest, build_pod, identity_labels, pod_name
+from airflow_kpo_deferrable.triggers.pod import PodTrigger, first_result
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+ON_FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "keep_pod")
+ON_KILL_ACTIONS = ("delete_pod", "keep_pod")
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class PodFailure(AirflowException):
+    """The pod did not succeed; carries the typed result for callers and callbacks."""
+
+    def __init__(self, message: str, result: PodResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _transient(error: BaseException) -> bool:
+    if isinstance(error, ApiException):
+        return error.status in RETRYABLE_STATUS or error.status == 0
+    return isinstance(error, ConnectionError | TimeoutError) or type(error).__module__.startswith("urllib3")
+
+
+def _retrying() -> Retrying:
+    return Retrying(
+        retry=retry_if_exception(_transient),
+        wait=wait_exponential_jitter(initial=0.5, max=10),
+        stop=stop_after_attempt(6),
+        reraise=True,
+    )
+
+
+class KubernetesPodOperator(BaseOperator):
+    """Run a task in a Kubernetes pod; wait for it in the triggerer (``deferrable=True``, the default)."""
+
+    template_fields: Sequence[str] = (
+        "image",
+        "name",
+        "cmds",
+        "annotations",
+        "arguments",
+        "env_vars",
+        "labels",
+        "config_file",
+        "pod_template_file",
+        "pod_template_dict",
+        "namespace",
+        "container_resources",
+        "volumes",
+        "volume_mounts",
+        "cluster_context",
+        "env_from",
+        "node_selector",
+        "kubernetes_conn_id",
+        "base_container_name",
+    )
+    template_fields_renderers = {"env_vars": "py"}
+    ui_color = "#4a90d9"
+
+    def __init__(
+        self,
+        *,
+        kubernetes_conn_id: str | None = "kubernetes_default",
+        namespace: str | None = None,
+        image: str | None = None,
+        name: str | None = None,
+        random_name_suffix: bool = True,
+        cmds: list[str] | None = None,
+        arguments: list[str] | None = None,
+        env_vars: Any = None,
+        env_from: Any = None,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+        container_resources: Any = None,
+        volumes: Any = None,
+        volume_mounts: Any = None,
+        node_selector: dict[str, str] | None = None,
+        affinity: Any = None,
+        tolerations: Any = None,
+        service_account_name: str | None = None,
+        image_pull_secrets: Any = None,
+        image_pull_policy: str | None = None,
+        security_context: Any = None,
+        container_security_context: Any = None,
+        init_containers: Any = None,
+        pod_template_file: str | None = None,
+        pod_template_dict: dict | None = None,
+        full_pod_spec: V1Pod | None = None,
+        active_deadline_seconds: int | None = None,
+        termination_grace_period: int | None = None,
+        base_container_name: str | None = None,
+        config_file: str | None = None,
+        in_cluster: bool | None = None,
+        cluster_context: str | None = None,
+        get_logs: bool = True,
+        container_logs: Iterable[str] | str | Literal[True] | None = None,
+        init_container_logs: Iterable[str] | str | Literal[True] | None = None,
+        on_finish_action: str = "delete_pod",
+        on_kill_action: str = "delete_pod",
+        startup_timeout_seconds: int = 120,
+        schedule_timeout_seconds: int | None = None,
+        deferrable: bool = True,
+        poll_interval: float = 2,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if on_finish_action not in ON_FINISH_ACTIONS:
+            raise ValueError(f"on_finish_action={on_finish_action!r} is not one of {', '.join(ON_FINISH_ACTIONS)}")
+        if on_kill_action not in ON_KILL_ACTIONS:
+            raise ValueError(f"on_kill_action={on_kill_action!r} is not one of {', '.join(ON_KILL_ACTIONS)}")
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.namespace = namespace
+        self.image = image
+        self.name = name
+        self.random_name_suffix = random_name_suffix
+        self.cmds = cmds
+        self.arguments = arguments
+        self.env_vars = env_vars
+        self.env_from = env_from
+        self.labels = labels
+        self.annotations = annotations
+        self.container_resources = container_resources
+        self.volumes = volumes
+        self.volume_mounts = volume_mounts
+        self.node_selector = node_selector
+        self.affinity = affinity
+        self.tolerations = tolerations
+        self.service_account_name = service_account_name
+        self.image_pull_secrets = image_pull_secrets
+        self.image_pull_policy = image_pull_policy
+        self.security_context = security_context
+        self.container_security_context = container_security_context
+        self.init_containers = init_containers
+        self.pod_template_file = pod_template_file
+        self.pod_template_dict = pod_template_dict
+        self.full_pod_spec = full_pod_spec
+        self.active_deadline_seconds = active_deadline_seconds
+        self.termination_grace_period = termination_grace_period
+        self.base_container_name = base_container_name or "base"
+        self.config_file = config_file
+        self.in_cluster = in_cluster
+        self.cluster_context = cluster_context
+        self.get_logs = get_logs
+        self.container_logs = container_logs
+        self.init_container_logs = init_container_logs
+        self.on_finish_action = on_finish_action
+        self.on_kill_action = on_kill_action
+        self.startup_timeout_seconds = startup_timeout_seconds
+        self.schedule_timeout_seconds = schedule_timeout_seconds or startup_timeout_seconds
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self._created: tuple[str, str, str | None] | None = None
+
+    # -- building ----------------------------------------------------------------------------------------------
+
+    @property
+    def cluster(self) -> ClusterTarget:
+        return ClusterTarget(
+            conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            in_cluster=self.in_cluster,
+            cluster_context=self.cluster_context,
+        )
+
+    def pod_request(self) -> PodRequest:
+        """Validate every pod-shaping argument (after templating) into one request; raises before any I/O."""
+        values = {field: getattr(self, field) for field in PodRequest.model_fields if hasattr(self, field)}
+        values["base_container_name"] = self.base_container_name
+        return PodRequest(**values)
+
+    @staticmethod
+    def identity(context: Context) -> PodIdentity:
+        ti = context["ti"]
+        return PodIdentity(
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=ti.run_id,
+            map_index=ti.map_index if ti.map_index is not None else -1,
+            try_number=ti.try_number,
+        )
+
+    # -- execute -----------------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        request = self.pod_request()
+        identity = self.identity(context)
+        hook = KubernetesHook(self.cluster)
+        namespace = self.namespace or hook.default_namespace() or "default"
+        name = pod_name(self.name, identity.task_id, self.random_name_suffix)
+        pod = build_pod(request, identity, name=name)
+        pod.metadata.namespace = namespace
+
+        created = self._create_pod(hook.core_v1(), pod, identity)
+        uid = created.metadata.uid
+        self._created = (name, namespace, uid)
+        context["ti"].xcom_push(key="pod_name", value=name)
+        context["ti"].xcom_push(key="pod_namespace", value=namespace)
+        self.log.info("Created pod %s in namespace %s", name, namespace)
+
+        trigger = self._trigger(name, namespace, uid)
+        if not self.deferrable:
+            try:
+                result = first_result(trigger)
+            except BaseException:  # execution_timeout or a kill while waiting on the worker: no orphan pod
+                self.on_kill()
+                raise
+            return self._finish(context, result, name, namespace)
+        self.defer(trigger=trigger, method_name="resume")
+
+    def _trigger(self, name: str, namespace: str, uid: str | None) -> PodTrigger:
+        now = datetime.now(UTC)
+        return PodTrigger(
+            pod_name=name,
+            namespace=namespace,
+            pod_uid=uid,
+            cluster=self.cluster.to_dict(),
+            base_container=self.base_container_name,
+            schedule_deadline=now + timedelta(seconds=self.schedule_timeout_seconds),
+            startup_timeout_seconds=self.startup_timeout_seconds,
+            execution_deadline=now + self.execution_timeout if self.execution_timeout else None,
+            on_kill_action=self.on_kill_action,
+            termination_grace_period=self.termination_grace_period,
+        )
+
+    def _create_pod(self, api: CoreV1Api, pod: V1Pod, identity: PodIdentity) -> V1Pod:
+        namespace = pod.metadata.namespace
+        for attempt in _retrying():
+            with attempt:
+                try:
+                    return api.create_namespaced_pod(namespace, pod)
+                except ApiException as error:
+                    if error.status != 409 or attempt.retry_state.attempt_number == 1:
+                        raise
+        # A retried create answered 409: the earlier attempt reached the server. Accept only our own pod.
+        existing = api.read_namespaced_pod(pod.metadata.name, namespace)
+        ours = identity_labels(identity)
+        if any((existing.metadata.labels or {}).get(k) != v for k, v in ours.items()):
+            raise AirflowException(f"pod {pod.metadata.name} already exists in {namespace} and is not this task's")
+        return existing
+
+    # -- resume ------------------------------------------------------------------------------------------------
+
+    def resume(self, context: Context, event: dict[str, Any]) -> Any:
+        return self._finish(context, PodResult.from_dict(event), event["pod_name"], event["namespace"])
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralError:
+            # Airflow failed the deferral without our resume method (trigger crash or timeout): remove the pod.
+            ti = context["ti"]
+            name = ti.xcom_pull(task_ids=ti.task_id, key="pod_name", map_indexes=ti.map_index)
+            namespace = ti.xcom_pull(task_ids=ti.task_id, key="pod_namespace", map_indexes=ti.map_index)
+            if name and namespace and self.on_finish_action != "keep_pod":
+                self._delete_pod(KubernetesHook(self.cluster).core_v1(), name, namespace, None)
+            raise
+
+    def _finish(self, context: Context, result: PodResult, name: str, namespace: str) -> Any:
+        api = KubernetesHook(self.cluster).core_v1()
+        pod = self._read_pod(api, name, namespace)
+        tail: list[str] = []
+        if self.get_logs and pod is not None:
+            tail = self._copy_logs(api, pod)
+        elif self.get_logs:
+            self.log.warning("Pod %s in %s no longer exists: its logs cannot be read", name, namespace)
+        self._apply_finish_action(api, result, pod, name, namespace)
+        if result.outcome is Outcome.SUCCEEDED:
+            self.log.info("Pod %s succeeded", name)
+            return None
+        message = describe(result, name, namespace)
+        if tail:
+            message += "\nLast log lines:\n" + "\n".join(tail)
+        raise PodFailure(message, result)
+
+    def _read_pod(self, api: CoreV1Api, name: str, namespace: str) -> V1Pod | None:
+        for attempt in _retrying():
+            with attempt:
+                try:
+                    return api.read_namespaced_pod(name, namespace)
+                except ApiException as error:
+                    if error.status == 404:
+                        return None
+                    raise
+        return None
+
+    def _selected(self, available: list[str], choice: Iterable[str] | str | bool | None, default: list[str]) -> list[str]:
+        if choice is True:
+            return available
+        if not choice:
+            return default
+        wanted = [choice] if isinstance(choice, str) else list(choice)
+        return [c for c in available if c in wanted]
+
+    def _copy_logs(self, api: CoreV1Api, pod: V1Pod) -> list[str]:
+        containers = [c.name for c in pod.spec.containers]
+        inits = [c.name for c in pod.spec.init_containers or []]
+        selected = self._selected(inits, self.init_container_logs, []) + self._selected(
+            containers, self.container_logs, [self.base_container_name]
+        )
+        copies = copy_logs(api, pod.metadata.name, pod.metadata.namespace, selected, self.log.info)
+        base = next((c for c in copies if c.container == self.base_container_name), None)
+        return list(base.tail) if base else []
+
+    def _apply_finish_action(
+        self, api: CoreV1Api, result: PodResult, pod: V1Pod | None, name: str, namespace: str
+    ) -> None:
+        delete = self.on_finish_action == "delete_pod" or (
+            self.on_finish_action == "delete_succeeded_pod" and result.outcome is Outcome.SUCCEEDED
+        )
+        if pod is None:
+            return
+        if delete:
+            self._delete_pod(api, name, namespace, pod.metadata.uid)
+            self.log.info("Deleted pod %s (on_finish_action=%s)", name, self.on_finish_action)
+        else:
+            self.log.info("Keeping pod %s in %s (on_finish_action=%s)", name, namespace, self.on_finish_action)
+
+    def _delete_pod(self, api: CoreV1Api, name: str, namespace: str, uid: str | None) -> None:
+        options = V1DeleteOptions(
+            grace_period_seconds=self.termination_grace_period,
+            preconditions=V1Preconditions(uid=uid) if uid else None,
+        )
+        for attempt in _retrying():
+            with attempt:
+                try:
+                    api.delete_namespaced_pod(name, namespace, body=options)
+                except ApiException as error:
+                    if error.status not in (404, 409):
+                        raise
+
+    # -- kill (non-deferrable mode; deferred tasks are killed through PodTrigger.on_kill) -----------------------
+
+    def on_kill(self) -> None:
+        if self._created is None or self.on_kill_action != "delete_pod":
+            return
+        name, namespace, uid = self._created
+        self._delete_pod(KubernetesHook(self.cluster).core_v1(), name, namespace, uid)
+        self.log.info("Deleted pod %s in %s because the task was killed", name, namespace)
