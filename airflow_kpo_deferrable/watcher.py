@@ -414,13 +414,14 @@ class PodWatcher:
 class WatcherRegistry:
     """The process-wide set of shared watchers (the triggerer runs every trigger in one event loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, **watcher_options: Any) -> None:
         self._watchers: dict[WatchKey, PodWatcher] = {}
+        self._options = watcher_options  # PodWatcher keyword arguments: grace_seconds, poll_interval, ...
 
     def watcher(self, key: WatchKey, api_factory: ApiFactory) -> PodWatcher:
         watcher = self._watchers.get(key)
         if watcher is None:
-            watcher = PodWatcher(key, api_factory, on_idle=self._forget)
+            watcher = PodWatcher(key, api_factory, on_idle=self._forget, **self._options)
             self._watchers[key] = watcher
         return watcher
 

@@ -37,6 +37,7 @@ from airflow_kpo_deferrable.pod_spec import MANAGED_BY_SELECTOR
 from airflow_kpo_deferrable.watcher import REGISTRY, PodWatcher, Subscription, WatcherRegistry, WatchKey
 
 NO_DEADLINES = Deadlines(schedule=None, startup_timeout_seconds=None, execution=None)
+UNSEEN_POD: dict[str, Any] = {"metadata": {}, "status": {}}
 CONFIRM_RETRY_SECONDS = 5.0
 
 
@@ -131,21 +132,17 @@ class PodTrigger(BaseTrigger):
             await sub.changed(None if wake is None else max((wake - now).total_seconds(), 0.0))
 
     def _decide(self, sub: Subscription, now: datetime) -> PodResult | None:
-        if sub.pod is not None:
-            result = evaluate(sub.pod, self.base_container, self.deadlines, now)
-            if result is not None:
-                return result
-        if sub.gone:
-            return PodResult(
-                outcome=Outcome.DELETED,
-                reason=None,
-                exit_code=None,
-                message=f"pod {self.pod_name} in namespace {self.namespace} was deleted before it finished",
-                container=None,
-            )
-        if sub.pod is None and self.execution_deadline is not None and now >= self.execution_deadline:
-            return evaluate({"metadata": {}, "status": {}}, self.base_container, self.deadlines, now)
-        return None
+        # A pod not seen yet (API unreachable since the restart) has no state: only the execution deadline applies.
+        result = evaluate(sub.pod or UNSEEN_POD, self.base_container, self.deadlines, now)
+        if result is not None or not sub.gone:
+            return result
+        return PodResult(
+            outcome=Outcome.DELETED,
+            reason=None,
+            exit_code=None,
+            message=f"pod {self.pod_name} in namespace {self.namespace} was deleted before it finished",
+            container=None,
+        )
 
     def _needs_confirmation(self, sub: Subscription, now: datetime) -> bool:
         """A result reached only because a clock ran out may rest on stale state: those are confirmed."""
