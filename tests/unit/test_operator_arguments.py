@@ -1,0 +1,27 @@
+"""Bad operator arguments fail with a clear message before any pod exists (no cluster is reachable here at all)."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_kpo_deferrable import KubernetesPodOperator
+from airflow_kpo_deferrable.pod_spec import PodSpecError
+
+
+def test_unknown_on_finish_action_names_the_choices() -> None:
+    with pytest.raises(ValueError, match="on_finish_action='delete'.*delete_pod, delete_succeeded_pod, keep_pod"):
+        KubernetesPodOperator(task_id="t", image="busybox", on_finish_action="delete")
+
+
+def test_pod_arguments_are_validated_together() -> None:
+    operator = KubernetesPodOperator(task_id="t", image="busybox", cmds="echo hi", labels={"bad key": "x"})
+    with pytest.raises(PodSpecError) as error:
+        operator.pod_request()
+    assert "cmds" in str(error.value) and "labels" in str(error.value)
+
+
+def test_provider_defaults_are_kept() -> None:
+    operator = KubernetesPodOperator(task_id="t", image="busybox")
+    assert operator.kubernetes_conn_id == "kubernetes_default"
+    assert (operator.on_finish_action, operator.startup_timeout_seconds, operator.deferrable) == ("delete_pod", 120, True)
+    assert operator.pod_request().image == "busybox"
