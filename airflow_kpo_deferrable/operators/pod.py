@@ -37,13 +37,13 @@ from airflow_kpo_deferrable.logs import copy_logs
 from airflow_kpo_deferrable.outcome import Outcome, PodResult, describe
 from airflow_kpo_deferrable.pod_spec import PodIdentity, PodRequest, build_pod, identity_labels, pod_name
 from airflow_kpo_deferrable.triggers.pod import PodTrigger, first_result
+from airflow_kpo_deferrable.watcher import RETRYABLE_STATUS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 ON_FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "keep_pod")
 ON_KILL_ACTIONS = ("delete_pod", "keep_pod")
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 class PodFailure(AirflowException):
