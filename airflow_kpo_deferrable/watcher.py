@@ -47,6 +47,8 @@ ApiFactory = Callable[[], Awaitable[CoreV1Api]]
 
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# A server or proxy that ends every watch at once must not be hammered in a tight loop (client-go backs off too).
+MIN_CYCLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -309,15 +311,19 @@ class PodWatcher:
     # -- the loop ------------------------------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                started = loop.time()
                 retrying = AsyncRetrying(
                     retry=retry_if_exception(_is_transient),
-                    wait=_retry_wait(wait_exponential_jitter(initial=0.5, max=30, jitter=1)),
+                    wait=_retry_wait(wait_exponential_jitter(multiplier=0.5, max=30, jitter=1)),
                     reraise=True,
                     before_sleep=self._log_retry,
                 )
                 await retrying(self._poll_once if self.polling else self._sync_once)
+                if (spent := loop.time() - started) < MIN_CYCLE_SECONDS:
+                    await asyncio.sleep(MIN_CYCLE_SECONDS - spent)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # fatal: retrying cannot fix it

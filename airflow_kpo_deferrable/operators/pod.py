@@ -63,7 +63,7 @@ def _transient(error: BaseException) -> bool:
 def _retrying() -> Retrying:
     return Retrying(
         retry=retry_if_exception(_transient),
-        wait=wait_exponential_jitter(initial=0.5, max=10),
+        wait=wait_exponential_jitter(multiplier=0.5, max=10),
         stop=stop_after_attempt(6),
         reraise=True,
     )

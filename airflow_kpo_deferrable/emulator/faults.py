@@ -1,0 +1,126 @@
+"""Faults on demand: what a real API server does to clients on a bad day, at the moment a test wants it.
+
+Why: the trigger's watch must survive closed streams, compaction (410), throttling (429 with Retry-After),
+overload (500/503), slow answers and an API server that accepts connections but does not answer. A real cluster
+shows these rarely and never on cue; here each is one call (or one POST to ``/emulator/faults``).
+
+Error answers are chosen per request with a seeded random generator, so a share of 0.3 gives the same pattern in
+every run of a test. Faults apply to API requests only, never to the ``/emulator`` side channel.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .store import Store
+
+REASONS = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout",
+           401: "Unauthorized", 403: "Forbidden"}
+MESSAGES = {
+    429: "Too many requests, please try again later.",
+    500: "Internal error occurred: emulated fault",
+    503: "The server is currently unable to handle the request",
+    504: "The server was unable to return a response in the time allotted, but may still be processing the request",
+    401: "Unauthorized",
+    403: "forbidden: the emulator was told to refuse this request",
+}
+
+
+@dataclass
+class ErrorRate:
+    status: int
+    share: float
+    retry_after: float | None
+    verbs: frozenset[str] | None
+    resources: frozenset[str] | None
+    until: float | None
+
+    def applies(self, verb: str, resource: str, now: float) -> bool:
+        return (
+            (self.until is None or now < self.until)
+            and (self.verbs is None or verb in self.verbs)
+            and (self.resources is None or resource in self.resources)
+        )
+
+
+class Faults:
+    """The active faults; the server consults ``before_request`` for every API request."""
+
+    def __init__(self, store: Store, seed: int = 0) -> None:
+        self._store = store
+        self._random = random.Random(seed)
+        self._errors: list[ErrorRate] = []
+        self._latency = 0.0
+        self._paused_until = 0.0
+
+    def close_watches(self) -> int:
+        """End every open watch stream now (clients see a clean end of stream, as on an API server restart)."""
+        return self._store.cut_off_all(lambda queue: True)
+
+    def expire_history(self) -> None:
+        """Compact: a watch or resume from any version older than now gets 410 Expired."""
+        self._store.expire_history()
+
+    def error_rate(
+        self, status: int, share: float = 1.0, retry_after: float | None = None, verbs: set[str] | None = None,
+        resources: set[str] | None = None, seconds: float | None = None,
+    ) -> None:
+        """Answer ``share`` of matching requests with ``status`` (a real Status body, Retry-After if given)."""
+        if not 0 <= share <= 1:
+            raise ValueError(f"share must be between 0 and 1, got {share}")
+        until = time.monotonic() + seconds if seconds is not None else None
+        self._errors.append(ErrorRate(
+            status, share, retry_after, frozenset(verbs) if verbs else None,
+            frozenset(resources) if resources else None, until,
+        ))
+
+    def latency(self, seconds: float) -> None:
+        """Delay every answer by ``seconds``."""
+        self._latency = seconds
+
+    def pause(self, seconds: float) -> None:
+        """Accept requests but answer none of them for ``seconds`` (a hung API server)."""
+        self._paused_until = time.monotonic() + seconds
+
+    def clear(self) -> None:
+        self._errors.clear()
+        self._latency = 0.0
+        self._paused_until = 0.0
+
+    def delay(self) -> float:
+        """Seconds to hold the current request before handling it."""
+        return max(self._paused_until - time.monotonic(), 0.0) + self._latency
+
+    def error_for(self, verb: str, resource: str) -> ApiError | None:
+        now = time.monotonic()
+        self._errors = [e for e in self._errors if e.until is None or now < e.until]
+        for rule in self._errors:
+            if rule.applies(verb, resource, now) and self._random.random() < rule.share:
+                error = ApiError(rule.status, REASONS.get(rule.status, "InternalError"),
+                                 MESSAGES.get(rule.status, "emulated fault"))
+                if rule.retry_after is not None:
+                    error.headers["Retry-After"] = f"{rule.retry_after:g}"
+                    error.details = {"retryAfterSeconds": int(max(rule.retry_after, 1))}
+                return error
+        return None
+
+    def apply(self, operation: dict[str, Any]) -> Any:
+        """One side-channel operation: ``{"op": "error_rate", "status": 503, ...}`` (method name + arguments)."""
+        operation = dict(operation)
+        name = operation.pop("op", None)
+        if name not in {"close_watches", "expire_history", "error_rate", "latency", "pause", "clear"}:
+            raise ApiError(400, "BadRequest", f"unknown fault op {name!r}: use close_watches, expire_history, "
+                                              "error_rate, latency, pause or clear")
+        for key in ("verbs", "resources"):
+            if operation.get(key) is not None:
+                operation[key] = set(operation[key])
+        try:
+            return getattr(self, name)(**operation)
+        except (TypeError, ValueError) as error:
+            raise ApiError(400, "BadRequest", f"fault {name}: {error}") from None

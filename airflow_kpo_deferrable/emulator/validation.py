@@ -1,0 +1,170 @@
+"""Object validation with the API server's own 422 messages.
+
+Why: our operator promises to reject bad names and labels *before* a pod is created; tests prove that by sending the
+same input straight to the emulator and comparing, so the emulator has to reject exactly what a real API server
+rejects, with the same ``Pod "x" is invalid: ...`` message and ``details.causes`` that ``kubectl`` prints.
+
+Covered: object names (RFC 1123 subdomain; namespaces and container names RFC 1123 labels), label keys and values,
+annotation keys, and for pods: at least one container, container name, image and duplicate names, restartPolicy and
+the immutability of a pod's spec on update (only images, activeDeadlineSeconds and added tolerations may change).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import ApiError
+
+DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_SUBDOMAIN = rf"{DNS1123_LABEL}(\.{DNS1123_LABEL})*"
+QUALIFIED_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+LABEL_VALUE = rf"({QUALIFIED_NAME})?"
+
+SUBDOMAIN_MESSAGE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start "
+    "and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+    f"'{DNS1123_SUBDOMAIN}')"
+)
+LABEL_MESSAGE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end "
+    f"with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '{DNS1123_LABEL}')"
+)
+QUALIFIED_NAME_MESSAGE = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+    f"character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '{QUALIFIED_NAME}')"
+)
+LABEL_VALUE_MESSAGE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start "
+    "and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation "
+    f"is '{LABEL_VALUE}')"
+)
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
+KIND_NAMES = {"pods": "Pod", "events": "Event", "namespaces": "Namespace", "nodes": "Node",
+              "configmaps": "ConfigMap", "secrets": "Secret"}
+MUTABLE_POD_SPEC = (
+    "spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+    "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
+)
+
+
+class Problems:
+    """Collects field errors; ``raise_for`` renders them as one 422 like the API server's aggregate."""
+
+    def __init__(self) -> None:
+        self.causes: list[dict[str, str]] = []
+
+    def add(self, field: str, reason: str, message: str) -> None:
+        self.causes.append({"reason": reason, "message": message, "field": field})
+
+    def invalid(self, field: str, value: Any, why: str) -> None:
+        shown = f'"{value}"' if isinstance(value, str) else str(value)
+        self.add(field, "FieldValueInvalid", f"Invalid value: {shown}: {why}")
+
+    def raise_for(self, kind: str, name: str) -> None:
+        if not self.causes:
+            return
+        texts = [f"{cause['field']}: {cause['message']}" for cause in self.causes]
+        joined = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+        display = KIND_NAMES.get(kind, kind)
+        raise ApiError(
+            422, "Invalid", f'{display} "{name}" is invalid: {joined}',
+            {"name": name, "kind": display, "causes": self.causes},
+        )
+
+
+def _name(problems: Problems, field: str, value: str, label_only: bool) -> None:
+    pattern, message, limit = (
+        (DNS1123_LABEL, LABEL_MESSAGE, 63) if label_only else (DNS1123_SUBDOMAIN, SUBDOMAIN_MESSAGE, 253)
+    )
+    if len(value) > limit:
+        problems.invalid(field, value, f"must be no more than {limit} characters")
+    elif not re.fullmatch(pattern, value):
+        problems.invalid(field, value, message)
+
+
+def _qualified_key(problems: Problems, field: str, key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not re.fullmatch(DNS1123_SUBDOMAIN, prefix)):
+        problems.invalid(field, key, "prefix part " + SUBDOMAIN_MESSAGE)
+    if not name:
+        problems.invalid(field, key, "name part must be non-empty")
+    elif len(name) > 63:
+        problems.invalid(field, key, "name part must be no more than 63 characters")
+    elif not re.fullmatch(QUALIFIED_NAME, name):
+        problems.invalid(field, key, QUALIFIED_NAME_MESSAGE)
+
+
+def _metadata(problems: Problems, kind: str, metadata: dict[str, Any]) -> None:
+    name = metadata.get("name") or ""
+    if not name:
+        problems.add("metadata.name", "FieldValueRequired", "Required value: name or generateName is required")
+    else:
+        _name(problems, "metadata.name", name, label_only=kind == "namespaces")
+    for key, value in (metadata.get("labels") or {}).items():
+        _qualified_key(problems, "metadata.labels", key)
+        if not isinstance(value, str):
+            problems.invalid("metadata.labels", value, "label values must be strings")
+        elif len(value) > 63:
+            problems.invalid("metadata.labels", value, "must be no more than 63 characters")
+        elif not re.fullmatch(LABEL_VALUE, value):
+            problems.invalid("metadata.labels", value, LABEL_VALUE_MESSAGE)
+    for key in metadata.get("annotations") or {}:
+        _qualified_key(problems, "metadata.annotations", key.lower())
+
+
+def _containers(problems: Problems, field: str, containers: list[dict[str, Any]], seen: set[str]) -> None:
+    for index, container in enumerate(containers):
+        path = f"{field}[{index}]"
+        name = container.get("name") or ""
+        if not name:
+            problems.add(f"{path}.name", "FieldValueRequired", "Required value")
+        elif name in seen:
+            problems.add(f"{path}.name", "FieldValueDuplicate", f'Duplicate value: "{name}"')
+        else:
+            _name(problems, f"{path}.name", name, label_only=True)
+        seen.add(name)
+        if not container.get("image"):
+            problems.add(f"{path}.image", "FieldValueRequired", "Required value")
+
+
+def _pod_spec(problems: Problems, spec: dict[str, Any]) -> None:
+    containers = spec.get("containers") or []
+    if not containers:
+        problems.add("spec.containers", "FieldValueRequired", "Required value")
+    seen: set[str] = set()
+    _containers(problems, "spec.containers", containers, seen)
+    _containers(problems, "spec.initContainers", spec.get("initContainers") or [], seen)
+    policy = spec.get("restartPolicy", "Always")
+    if policy not in RESTART_POLICIES:
+        supported = ", ".join(f'"{p}"' for p in RESTART_POLICIES)
+        problems.add("spec.restartPolicy", "FieldValueNotSupported",
+                     f'Unsupported value: "{policy}": supported values: {supported}')
+
+
+def validate_create(kind: str, obj: dict[str, Any]) -> None:
+    """Raise the API server's 422 for an object that may not be created."""
+    problems = Problems()
+    metadata = obj.get("metadata") or {}
+    _metadata(problems, kind, metadata)
+    if kind == "pods":
+        _pod_spec(problems, obj.get("spec") or {})
+    problems.raise_for(kind, metadata.get("name") or "")
+
+
+def _without_images(spec: dict[str, Any]) -> dict[str, Any]:
+    stripped = {k: v for k, v in spec.items() if k not in ("activeDeadlineSeconds", "tolerations")}
+    for key in ("containers", "initContainers"):
+        if key in stripped:
+            stripped[key] = [{k: v for k, v in c.items() if k != "image"} for c in stripped[key]]
+    return stripped
+
+
+def validate_update(kind: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Raise the API server's 422 for an update that changes what may not change."""
+    problems = Problems()
+    _metadata(problems, kind, new.get("metadata") or {})
+    if kind == "pods" and _without_images(old.get("spec") or {}) != _without_images(new.get("spec") or {}):
+        problems.add("spec", "FieldValueForbidden", MUTABLE_POD_SPEC.removeprefix("spec: "))
+    problems.raise_for(kind, (old.get("metadata") or {}).get("name", ""))
