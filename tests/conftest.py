@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
+from airflow_kpo_deferrable.testing.airflow_stack import (
+    DEFAULT_POSTGRES_URL,
+    AirflowStack,
+)
 
 StackFactory = Callable[..., AirflowStack]
+
+
+def _postgres_reachable() -> bool:
+    url = urlsplit(os.environ.get("AIRFLOW_KPO_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+    try:
+        socket.create_connection((url.hostname or "127.0.0.1", url.port or 5432), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``postgres`` tests, saying why, when no PostgreSQL server listens (``.ci/run`` starts one)."""
+    if any(item.get_closest_marker("postgres") for item in items) and not _postgres_reachable():
+        skip = pytest.mark.skip(reason="PostgreSQL is not reachable on 127.0.0.1:5432 (set AIRFLOW_KPO_POSTGRES_URL or run .ci/run)")
+        for item in items:
+            if item.get_closest_marker("postgres"):
+                item.add_marker(skip)
 
 
 @pytest.fixture
