@@ -8,11 +8,21 @@ the connection type lets the UI show a "Kubernetes (deferrable KPO)" form. We re
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
+
+CONNECTION_TYPE = {"connection-type": "kubernetes", "hook-class-name": "airflow_kpo_deferrable.hooks.kubernetes.KubernetesHook"}
+
+
+def _official_provider_installed() -> bool:
+    try:
+        return find_spec("airflow.providers.cncf.kubernetes") is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def get_provider_info() -> dict[str, Any]:
-    return {
+    info = {
         "package-name": "airflow-kpo-deferrable",
         "name": "Deferrable KubernetesPodOperator",
         "description": "A deferrable KubernetesPodOperator: one shared watch per namespace, typed failures, streamed logs.",
@@ -24,3 +34,6 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
     }
+    if not _official_provider_installed():  # it registers "kubernetes" itself, with the same connection fields
+        info["connection-types"] = [CONNECTION_TYPE]
+    return info
