@@ -10,6 +10,7 @@ every run of a test. Faults apply to API requests only, never to the ``/emulator
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -71,7 +72,11 @@ class Faults:
         self, status: int, share: float = 1.0, retry_after: float | None = None, verbs: set[str] | None = None,
         resources: set[str] | None = None, seconds: float | None = None,
     ) -> None:
-        """Answer ``share`` of matching requests with ``status`` (a real Status body, Retry-After if given)."""
+        """Answer ``share`` of matching requests with ``status`` (a real Status body, Retry-After if given).
+
+        Retry-After is sent as whole seconds (fractions round up), as the API server sends it: HTTP allows only
+        delta-seconds there, and urllib3 (under the ``kubernetes`` client) rejects anything else.
+        """
         if not 0 <= share <= 1:
             raise ValueError(f"share must be between 0 and 1, got {share}")
         until = time.monotonic() + seconds if seconds is not None else None
@@ -105,8 +110,9 @@ class Faults:
                 error = ApiError(rule.status, REASONS.get(rule.status, "InternalError"),
                                  MESSAGES.get(rule.status, "emulated fault"))
                 if rule.retry_after is not None:
-                    error.headers["Retry-After"] = f"{rule.retry_after:g}"
-                    error.details = {"retryAfterSeconds": int(max(rule.retry_after, 1))}
+                    seconds = max(math.ceil(rule.retry_after), 1)
+                    error.headers["Retry-After"] = str(seconds)
+                    error.details = {"retryAfterSeconds": seconds}
                 return error
         return None
 

@@ -40,10 +40,10 @@ from typing import Any
 
 from aiohttp import web
 
+from . import podexec, podlog
 from .credentials import make_tls, write_kubeconfig
 from .errors import ApiError, Gone, not_found
 from .faults import Faults
-from . import podexec, podlog
 from .patching import apply_patch
 from .podlog import query_bool
 from .selectors import matcher
@@ -424,8 +424,8 @@ class Emulator:
         self._loop = asyncio.get_running_loop()
         app = web.Application(middlewares=[self._api_middleware], client_max_size=64 * 1024**2)
         self._add_kubelet_routes(app)
+        self._add_discovery(app)  # before the catch-all: it serves /api/v1/ too
         app.router.add_route("*", "/api/v1/{tail:.*}", Api(self).handle)
-        self._add_discovery(app)
         self._add_side_channel(app)
         ssl_context, ca_pem = None, None
         if self.tls:
@@ -493,7 +493,7 @@ class Emulator:
     @web.middleware
     async def _api_middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         try:
-            if request.path.startswith("/api/v1/"):
+            if request.path.startswith("/api/v1/") and request.path != "/api/v1/":
                 target = Target.parse(request.path[len("/api/v1/"):])
                 request[TARGET_KEY] = target
                 verb = target.verb(request.method, request.query)
@@ -538,10 +538,10 @@ class Emulator:
         async def healthy(request: web.Request) -> web.Response:
             return web.Response(text="ok")
 
-        app.router.add_get("/version", version)
-        app.router.add_get("/api", api)
-        app.router.add_get("/apis", apis)
-        app.router.add_get("/api/v1", api_v1)
+        # clients ask both ways: the generated Python clients use /version/, /api/, /apis/ and /api/v1/
+        for path, handler in (("/version", version), ("/api", api), ("/apis", apis), ("/api/v1", api_v1)):
+            app.router.add_get(path, handler)
+            app.router.add_get(path + "/", handler)
         for path in ("/healthz", "/livez", "/readyz"):
             app.router.add_get(path, healthy)
 

@@ -74,26 +74,55 @@ class Problems:
         )
 
 
+# The apimachinery checks (k8s.io/apimachinery/pkg/util/validation): every failed rule adds its own message.
+
+
+def _checked(value: str, limit: int, pattern: str, message: str) -> list[str]:
+    errors = [f"must be no more than {limit} characters"] if len(value) > limit else []
+    return errors + ([] if re.fullmatch(pattern, value) else [message])
+
+
+def dns1123_subdomain_errors(value: str) -> list[str]:
+    return _checked(value, 253, DNS1123_SUBDOMAIN, SUBDOMAIN_MESSAGE)
+
+
+def dns1123_label_errors(value: str) -> list[str]:
+    return _checked(value, 63, DNS1123_LABEL, LABEL_MESSAGE)
+
+
+def label_value_errors(value: str) -> list[str]:
+    return _checked(value, 63, LABEL_VALUE, LABEL_VALUE_MESSAGE)
+
+
+def qualified_name_errors(value: str) -> list[str]:
+    """``IsQualifiedName``: label and annotation keys, ``[prefix/]name``."""
+    parts = value.split("/")
+    if len(parts) > 2:
+        return ["a qualified name " + QUALIFIED_NAME_MESSAGE.removeprefix("name part ")
+                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+    errors: list[str] = []
+    if len(parts) == 2:
+        prefix = parts[0]
+        errors += ["prefix part " + e for e in dns1123_subdomain_errors(prefix)] if prefix else [
+            "prefix part must be non-empty"]
+    name = parts[-1]
+    if not name:
+        errors.append("name part must be non-empty")
+    elif len(name) > 63:
+        errors.append("name part must be no more than 63 characters")
+    if not re.fullmatch(QUALIFIED_NAME, name):
+        errors.append(QUALIFIED_NAME_MESSAGE)
+    return errors
+
+
 def _name(problems: Problems, field: str, value: str, label_only: bool) -> None:
-    pattern, message, limit = (
-        (DNS1123_LABEL, LABEL_MESSAGE, 63) if label_only else (DNS1123_SUBDOMAIN, SUBDOMAIN_MESSAGE, 253)
-    )
-    if len(value) > limit:
-        problems.invalid(field, value, f"must be no more than {limit} characters")
-    elif not re.fullmatch(pattern, value):
+    for message in (dns1123_label_errors if label_only else dns1123_subdomain_errors)(value):
         problems.invalid(field, value, message)
 
 
-def _qualified_key(problems: Problems, field: str, key: str) -> None:
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not re.fullmatch(DNS1123_SUBDOMAIN, prefix)):
-        problems.invalid(field, key, "prefix part " + SUBDOMAIN_MESSAGE)
-    if not name:
-        problems.invalid(field, key, "name part must be non-empty")
-    elif len(name) > 63:
-        problems.invalid(field, key, "name part must be no more than 63 characters")
-    elif not re.fullmatch(QUALIFIED_NAME, name):
-        problems.invalid(field, key, QUALIFIED_NAME_MESSAGE)
+def _qualified_key(problems: Problems, field: str, key: str, checked: str | None = None) -> None:
+    for message in qualified_name_errors(key if checked is None else checked):
+        problems.invalid(field, key, message)
 
 
 def _metadata(problems: Problems, kind: str, metadata: dict[str, Any]) -> None:
@@ -106,12 +135,11 @@ def _metadata(problems: Problems, kind: str, metadata: dict[str, Any]) -> None:
         _qualified_key(problems, "metadata.labels", key)
         if not isinstance(value, str):
             problems.invalid("metadata.labels", value, "label values must be strings")
-        elif len(value) > 63:
-            problems.invalid("metadata.labels", value, "must be no more than 63 characters")
-        elif not re.fullmatch(LABEL_VALUE, value):
-            problems.invalid("metadata.labels", value, LABEL_VALUE_MESSAGE)
+            continue
+        for message in label_value_errors(value):
+            problems.invalid("metadata.labels", value, message)
     for key in metadata.get("annotations") or {}:
-        _qualified_key(problems, "metadata.annotations", key.lower())
+        _qualified_key(problems, "metadata.annotations", key, checked=key.lower())
 
 
 def _containers(problems: Problems, field: str, containers: list[dict[str, Any]], seen: set[str]) -> None:

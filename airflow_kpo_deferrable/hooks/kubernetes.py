@@ -37,6 +37,7 @@ import asyncio
 import dataclasses
 import datetime
 import os
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -45,12 +46,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import urllib3
 import yaml
 from airflow.sdk import BaseHook, conf
 from airflow.sdk.exceptions import AirflowNotFoundException
 from kubernetes import client as sync_client
 from kubernetes import config as sync_config
-from kubernetes.utils.keepalive import tcp_keepalive_socket_options
 from kubernetes_asyncio import client as async_client
 from kubernetes_asyncio import config as async_config
 from kubernetes_asyncio.config.kube_config import EXPIRY_SKEW_PREVENTION_DELAY, KubeConfigLoader
@@ -237,12 +238,20 @@ def missing_connection(conn_id: str, error: AirflowNotFoundException) -> dict[st
 
 
 def _keepalive_options() -> list[tuple[int, int, int]]:
-    # The provider's [kubernetes_executor] settings, when present, tune it the same way.
-    return tcp_keepalive_socket_options(
-        idle=conf.getint("kubernetes_executor", "tcp_keep_idle", fallback=120),
-        interval=conf.getint("kubernetes_executor", "tcp_keep_intvl", fallback=30),
-        count=conf.getint("kubernetes_executor", "tcp_keep_cnt", fallback=6),
-    )
+    """urllib3's own socket options (it replaces rather than merges them) plus TCP keepalive.
+
+    Built here rather than with ``kubernetes.utils.keepalive``, which only exists from kubernetes 37 on: the
+    official provider pins older clients, and both must install side by side. Options the platform lacks are skipped.
+    The provider's ``[kubernetes_executor]`` settings, when present, tune it the same way.
+    """
+    tuning = {
+        "TCP_KEEPIDLE": conf.getint("kubernetes_executor", "tcp_keep_idle", fallback=120),
+        "TCP_KEEPINTVL": conf.getint("kubernetes_executor", "tcp_keep_intvl", fallback=30),
+        "TCP_KEEPCNT": conf.getint("kubernetes_executor", "tcp_keep_cnt", fallback=6),
+    }
+    options = [*urllib3.connection.HTTPConnection.default_socket_options, (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    options += [(socket.IPPROTO_TCP, getattr(socket, name), value) for name, value in tuning.items() if hasattr(socket, name)]
+    return options
 
 
 def _in_cluster_namespace() -> str | None:

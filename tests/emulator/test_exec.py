@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import kubernetes
 import pytest
-from kubernetes.client import CoreV1Api, V1Pod
+from kubernetes.client import CoreV1Api
 from kubernetes.stream import stream
 from kubernetes_asyncio import client as async_client
 from kubernetes_asyncio.config import load_kube_config
@@ -20,35 +17,9 @@ from kubernetes_asyncio.stream import WsApiClient
 
 from airflow_kpo_deferrable.emulator import Emulator
 
+from .conftest import needs_kubectl, wait_for
+
 pytestmark = pytest.mark.timeout(60)
-
-needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-
-
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator.in_thread(
-        runtime="process", kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node"
-    ) as emu:
-        yield emu
-
-
-@pytest.fixture
-def api(emulator: Emulator) -> Iterator[CoreV1Api]:
-    client = kubernetes.config.new_client_from_config(config_file=str(emulator.kubeconfig_path))
-    yield CoreV1Api(client)
-    client.close()
-
-
-def wait_for(api: CoreV1Api, name: str, check: Callable[[V1Pod], bool], timeout: float = 10) -> V1Pod:
-    deadline = time.monotonic() + timeout
-    while True:
-        current = api.read_namespaced_pod(name, "default")
-        if check(current):
-            return current
-        if time.monotonic() > deadline:
-            raise AssertionError(f"pod {name} never got there; last status: {current.status}")
-        time.sleep(0.03)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,22 +18,9 @@ from kubernetes.client import CoreV1Api, V1Pod
 
 from airflow_kpo_deferrable.emulator import Emulator
 
+from .conftest import wait_for
+
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator.in_thread(
-        runtime="process", kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node"
-    ) as emu:
-        yield emu
-
-
-@pytest.fixture
-def api(emulator: Emulator) -> Iterator[CoreV1Api]:
-    client = kubernetes.config.new_client_from_config(config_file=str(emulator.kubeconfig_path))
-    yield CoreV1Api(client)
-    client.close()
 
 
 def container(command: list[str] | None = None, name: str = "base", image: str = "busybox:1.36", **extra: Any) -> dict:
@@ -47,17 +34,6 @@ def pod(name: str, *containers: dict, restart: str = "Never", annotations: dict 
         "metadata": {"name": name, "annotations": annotations or {}},
         "spec": {"restartPolicy": restart, "containers": list(containers), **spec},
     }
-
-
-def wait_for(api: CoreV1Api, name: str, check: Callable[[V1Pod], bool], timeout: float = 10) -> V1Pod:
-    deadline = time.monotonic() + timeout
-    while True:
-        current = api.read_namespaced_pod(name, "default")
-        if check(current):
-            return current
-        if time.monotonic() > deadline:
-            raise AssertionError(f"pod {name} never got there; last status: {current.status}")
-        time.sleep(0.05)
 
 
 def phase_is(*phases: str) -> Callable[[V1Pod], bool]:

@@ -15,11 +15,9 @@ import pytest
 from kubernetes_asyncio.client import ApiClient, CoreV1Api, V1Pod
 from kubernetes_asyncio.config import load_kube_config
 
-from airflow_kpo_deferrable.emulator import Emulator
+from airflow_kpo_deferrable.emulator import Emulator, scenario
 
 pytestmark = pytest.mark.timeout(60)
-
-PREFIX = "emulator.kpo.dev/"
 
 
 @pytest.fixture
@@ -34,11 +32,6 @@ async def api(emulator: Emulator) -> AsyncIterator[CoreV1Api]:
     await load_kube_config(config_file=str(emulator.kubeconfig_path), client_configuration=client.configuration)
     yield CoreV1Api(client)
     await client.close()
-
-
-def scenario(**values: Any) -> dict[str, str]:
-    """``scenario(exit_code=3)`` → ``{"emulator.kpo.dev/exit-code": "3"}``; per-container keys keep their dot."""
-    return {PREFIX + key.replace("_", "-"): str(value) for key, value in values.items()}
 
 
 def pod(name: str, annotations: dict[str, str], containers: tuple[str, ...] = ("base",), **spec: Any) -> dict:
@@ -172,7 +165,7 @@ async def test_per_container_keys_and_restart_always(api: CoreV1Api, emulator: E
 
 
 async def test_bad_annotation_is_reported_on_the_container(api: CoreV1Api) -> None:
-    await api.create_namespaced_pod("default", pod("typo", {PREFIX + "durration": "1"}))
+    await api.create_namespaced_pod("default", pod("typo", scenario(durration=1)))
     stuck = await wait_for(api, "typo", waiting("CreateContainerConfigError"))
     assert "emulator.kpo.dev/durration" in stuck.status.container_statuses[0].state.waiting.message
     await api.create_namespaced_pod("default", pod("nan", scenario(exit_code="three")))

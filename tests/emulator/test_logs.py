@@ -4,50 +4,31 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
 from kubernetes.client import CoreV1Api, V1Pod
 
-from airflow_kpo_deferrable.emulator import Emulator
+from airflow_kpo_deferrable.emulator import Emulator, scenario
+
+from .conftest import needs_kubectl, wait_for
 
 pytestmark = pytest.mark.timeout(60)
-
-PREFIX = "emulator.kpo.dev/"
-needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-
-
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator.in_thread(
-        runtime="process", kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node"
-    ) as emu:
-        yield emu
-
-
-@pytest.fixture
-def api(emulator: Emulator) -> Iterator[CoreV1Api]:
-    client = kubernetes.config.new_client_from_config(config_file=str(emulator.kubeconfig_path))
-    yield CoreV1Api(client)
-    client.close()
 
 
 def scripted(name: str, containers: tuple[str, ...] = ("base",), restart: str = "Never", **values: Any) -> dict:
     """A pod whose containers have no command: the process runtime runs them from the scenario annotations."""
-    annotations = {PREFIX + key.replace("_", "-"): str(value) for key, value in values.items()}
     return {
-        "metadata": {"name": name, "annotations": annotations},
+        "metadata": {"name": name, "annotations": scenario(**values)},
         "spec": {"restartPolicy": restart, "containers": [{"name": c, "image": "busybox:1.36"} for c in containers]},
     }
 
@@ -60,17 +41,6 @@ def running(name: str, command: list[str], restart: str = "Never") -> dict:
             "containers": [{"name": "base", "image": "busybox:1.36", "command": command}],
         },
     }
-
-
-def wait_for(api: CoreV1Api, name: str, check: Callable[[V1Pod], bool], timeout: float = 10) -> V1Pod:
-    deadline = time.monotonic() + timeout
-    while True:
-        current = api.read_namespaced_pod(name, "default")
-        if check(current):
-            return current
-        if time.monotonic() > deadline:
-            raise AssertionError(f"pod {name} never got there; last status: {current.status}")
-        time.sleep(0.03)
 
 
 def finished(p: V1Pod) -> bool:

@@ -8,11 +8,15 @@ from typing import Any
 
 import pytest
 
-from airflow_kpo_deferrable.emulator import Emulator
-from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, async_core_v1, close_async_clients
+from airflow_kpo_deferrable.emulator import Emulator, scenario
+from airflow_kpo_deferrable.hooks.kubernetes import (
+    ClusterTarget,
+    async_core_v1,
+    close_async_clients,
+)
 from airflow_kpo_deferrable.pod_spec import MANAGED_BY_LABEL, MANAGED_BY_SELECTOR
 
-ANNOTATION = "emulator.kpo.dev/"
+__all__ = ["create_pod", "scenario"]  # the trigger tests import both from here
 
 
 @pytest.fixture
@@ -25,14 +29,6 @@ async def emulator(tmp_path: Path) -> AsyncIterator[Emulator]:
 @pytest.fixture
 def target(emulator: Emulator) -> ClusterTarget:
     return ClusterTarget(conn_id=None, config_file=str(emulator.kubeconfig_path))
-
-
-def scenario(**values: Any) -> dict[str, str]:
-    """Scenario annotations for the scripted runtime: ``exit_code=3`` → ``emulator.kpo.dev/exit-code: "3"``.
-
-    Per-container keys keep their dot: ``scenario(**{"duration.sidecar": 60})``.
-    """
-    return {ANNOTATION + key.replace("_", "-"): str(value) for key, value in values.items()}
 
 
 async def create_pod(
