@@ -33,7 +33,7 @@ import string
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import yaml
 from kubernetes.client import (
@@ -274,9 +274,46 @@ def _model_problems(argument: str, error: ValidationError) -> list[str]:
     return problems
 
 
+# kubernetes >= 37 generates pydantic models: full validation with field paths. Older clients (the official provider
+# pins them) have plain classes: their own deserializer still checks required fields and types.
+PYDANTIC_MODELS = hasattr(V1Pod, "model_validate")
+
+
+def _type_name(annotation: Any) -> str:
+    """``V1EnvVar`` → "V1EnvVar", ``list[V1EnvVar]`` → "list[V1EnvVar]": the client deserializer's type names."""
+    if get_origin(annotation) is list:
+        return f"list[{get_args(annotation)[0].__name__}]"
+    return annotation.__name__
+
+
+def _dropped_fields(path: str, given: Any, kept: Any) -> list[str]:
+    """Keys of ``given`` that the deserialized ``kept`` lost: fields the model does not know."""
+    if isinstance(given, dict) and isinstance(kept, dict):
+        problems = []
+        for key, value in given.items():
+            if value is None:
+                continue
+            if key not in kept:
+                problems.append(f"{path}.{key}: unknown field {key!r}; check its spelling against the Kubernetes API")
+            else:
+                problems += _dropped_fields(f"{path}.{key}", value, kept[key])
+        return problems
+    if isinstance(given, list) and isinstance(kept, list):
+        return [p for i, (a, b) in enumerate(zip(given, kept, strict=False)) for p in _dropped_fields(f"{path}[{i}]", a, b)]
+    return []
+
+
 def _convert(argument: str, value: Any, annotation: Any) -> Any:
     """Validate ``value`` against a kubernetes model type and return it as camelCase JSON data."""
     data = _stringify_quantities(_plain(value))
+    if not PYDANTIC_MODELS:
+        try:
+            kept = _plain(_api()._ApiClient__deserialize(data, _type_name(annotation)))
+        except (ValueError, TypeError, AttributeError) as error:
+            raise _invalid([f"{argument}: {error}"]) from None
+        if problems := _dropped_fields(argument, data, kept):  # the old deserializer drops unknown keys silently
+            raise _invalid(problems)
+        return kept
     try:
         model = _adapter(annotation).validate_python(data)
     except ValidationError as error:
@@ -765,4 +802,5 @@ def pod_dict(request: PodRequest, identity: PodIdentity, *, name: str) -> dict[s
 
 def build_pod(request: PodRequest, identity: PodIdentity, *, name: str) -> V1Pod:
     """The pod to create as the sync client's ``V1Pod`` (no namespace: the caller sets it)."""
-    return V1Pod.model_validate(pod_dict(request, identity, name=name))
+    # The client's own deserializer exists in every kubernetes release (``V1Pod.model_validate`` only from 37 on).
+    return _api()._ApiClient__deserialize(pod_dict(request, identity, name=name), "V1Pod")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from airflow_kpo_deferrable.get_provider_info import get_provider_info
+from airflow_kpo_deferrable.get_provider_info import _official_provider_installed, get_provider_info
 
 PROBE = """
 from airflow.providers_manager import ProvidersManager
@@ -22,5 +22,8 @@ def test_airflow_registers_our_connection_type_and_trigger() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     version, hook_class, has_trigger = result.stdout.strip().splitlines()[-3:]
     assert version == get_provider_info()["versions"][0]
-    assert hook_class == "airflow_kpo_deferrable.hooks.kubernetes.KubernetesHook"
+    # Next to the official provider, its own "kubernetes" connection type (same fields) is the one registered.
+    provider = _official_provider_installed()
+    expected = "airflow.providers.cncf.kubernetes.hooks.kubernetes.KubernetesHook"
+    assert hook_class == (expected if provider else "airflow_kpo_deferrable.hooks.kubernetes.KubernetesHook")
     assert has_trigger == "True"
