@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
-import platform
 import subprocess
 import sys
 import tempfile
@@ -34,11 +32,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from .common import RESULTS, command_line, connection_env, machine, write_json
+
 IMPLS = ("ours", "ours-sync", "provider")
 
 DAG_FILE = textwrap.dedent(
@@ -111,8 +108,7 @@ def run_one(impl: str, args: argparse.Namespace, kubeconfig: Path, workdir: Path
     dags = workdir / f"dags-{impl}"
     dags.mkdir()
     (dags / "slots.py").write_text(DAG_FILE.replace("{pods}", str(args.pods)).replace("{seconds}", str(args.seconds)))
-    connection = json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig)}})
-    env = {"AIRFLOW_CONN_KUBERNETES_DEFAULT": connection, "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "1000"}
+    env = {**connection_env(kubeconfig), "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "1000"}
     dag_id = "slots_" + impl.replace("-", "_")
     with AirflowStack(dags, extra_env=env, parallelism=args.parallelism, db="postgres",
                       home=workdir / f"home-{impl}") as stack:
@@ -143,16 +139,6 @@ def run_one(impl: str, args: argparse.Namespace, kubeconfig: Path, workdir: Path
         }
 
 
-def machine() -> dict[str, Any]:
-    packages = ("apache-airflow", "kubernetes", "kubernetes_asyncio", "apache-airflow-providers-cncf-kubernetes")
-    versions = {}
-    for name in packages:
-        with contextlib.suppress(Exception):
-            versions[name] = version(name)
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": psutil.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "versions": versions}
-
-
 def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -175,7 +161,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    result: dict[str, Any] = {"command": "python -m benchmarks.e2e_slots " + " ".join(sys.argv[1:]),
+    result: dict[str, Any] = {"command": command_line("benchmarks.e2e_slots"),
                               "machine": machine(), "runs": []}
     with tempfile.TemporaryDirectory(prefix="e2e-slots-") as tmp, emulator_process(Path(tmp)) as kubeconfig:
         for impl in args.impl:
@@ -190,8 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         result["ratios"] = {f"ours/{other}": round(by_impl["ours"] / value, 2)
                             for other, value in by_impl.items() if other != "ours"}
         print(f"[e2e_slots] makespan ratios: {result['ratios']}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1))
+    write_json(args.json, result)
     plot(result, args.json.with_suffix(".png"))
     print(f"[e2e_slots] wrote {args.json} and {args.json.with_suffix('.png')}")
     return 0 if all(run["state"] == "success" for run in result["runs"]) else 1
