@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +21,13 @@ from kubernetes_asyncio.watch import Watch
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
 
+from . import async_fixtures
+
 pytestmark = pytest.mark.timeout(60)
 
-
-@pytest.fixture
-async def emulator(tmp_path: Path) -> AsyncIterator[Emulator]:
-    """On this test's loop, scripted runtime (overrides the in-thread process-runtime one of conftest.py)."""
-    async with Emulator(runtime="scripted", kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node") as emu:
-        yield emu
-
-
-@pytest.fixture
-async def api(emulator: Emulator) -> AsyncIterator[CoreV1Api]:
-    client = await new_client_from_config(config_file=str(emulator.kubeconfig_path))
-    yield CoreV1Api(client)
-    await client.close()
+# On this test's loop, scripted runtime: replace conftest.py's in-thread process-runtime pair.
+emulator = async_fixtures.emulator
+api = async_fixtures.api
 
 
 def pod(name: str, **values: Any) -> dict[str, Any]:

@@ -7,31 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kubernetes_asyncio.client import ApiClient, CoreV1Api, V1Pod
-from kubernetes_asyncio.config import load_kube_config
+from kubernetes_asyncio.client import CoreV1Api, V1Pod
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
 
+from . import async_fixtures
+
 pytestmark = pytest.mark.timeout(60)
 
-
-@pytest.fixture
-async def emulator(tmp_path: Path) -> AsyncIterator[Emulator]:
-    async with Emulator(runtime="scripted", kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node") as emu:
-        yield emu
-
-
-@pytest.fixture
-async def api(emulator: Emulator) -> AsyncIterator[CoreV1Api]:
-    client = ApiClient()
-    await load_kube_config(config_file=str(emulator.kubeconfig_path), client_configuration=client.configuration)
-    yield CoreV1Api(client)
-    await client.close()
+# On this test's loop, scripted runtime: replace conftest.py's in-thread process-runtime pair.
+emulator = async_fixtures.emulator
+api = async_fixtures.api
 
 
 def pod(name: str, annotations: dict[str, str], containers: tuple[str, ...] = ("base",), **spec: Any) -> dict:

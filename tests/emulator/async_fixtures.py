@@ -1,0 +1,29 @@
+"""Fixtures for tests that drive the emulator with kubernetes_asyncio on the test's own loop (scripted runtime).
+
+Bind them in a test module (``emulator = async_fixtures.emulator``, ``api = async_fixtures.api``) to replace
+conftest.py's in-thread, process-runtime ``emulator`` and sync ``api`` there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio.client import CoreV1Api
+from kubernetes_asyncio.config import new_client_from_config
+
+from airflow_kpo_deferrable.emulator import Emulator
+
+
+@pytest.fixture
+async def emulator(tmp_path: Path) -> AsyncIterator[Emulator]:
+    async with Emulator(runtime="scripted", kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node") as emu:
+        yield emu
+
+
+@pytest.fixture
+async def api(emulator: Emulator) -> AsyncIterator[CoreV1Api]:
+    client = await new_client_from_config(config_file=str(emulator.kubeconfig_path))
+    yield CoreV1Api(client)
+    await client.close()
