@@ -110,6 +110,21 @@ def print_task_logs(stack: AirflowStack, dag_id: str, run_id: str) -> None:
             print(stack.task_log(dag_id, run_id, ti["task_id"], try_number, ti["map_index"]), flush=True)
 
 
+def start_run(stack: AirflowStack, dag_id: str, timeout: float = 60.0) -> str:
+    """The DAG's first run: a scheduled DAG (the seed example is ``@once``) gets it from the scheduler, as a user
+    sees it; only an unscheduled one is triggered. Triggering a second run beside the scheduled one would also race
+    the scheduler for SQLite's single write lock."""
+    schedule = stack.api("GET", f"/api/v2/dags/{dag_id}").get("timetable_summary")
+    if schedule is None:
+        return stack.trigger_dag(dag_id)
+    deadline = time.monotonic() + timeout
+    while not (runs := stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]):
+        if time.monotonic() > deadline:
+            raise DemoError(f"the scheduler started no run of {dag_id} (schedule {schedule}) within {timeout:.0f}s")
+        time.sleep(0.5)
+    return runs[0]["dag_run_id"]
+
+
 def run_demo(dag_id: str, dags_folder: Path, timeout: float, workdir: Path) -> str:
     """Run one DAG run of ``dag_id`` against the emulator; returns the run's final state."""
     say("starting the Kubernetes emulator")
@@ -119,8 +134,8 @@ def run_demo(dag_id: str, dags_folder: Path, timeout: float, workdir: Path) -> s
         with AirflowStack(dags_folder, extra_env={"KUBECONFIG": str(kubeconfig)}, home=workdir / "airflow") as stack:
             say(f"Airflow ready at {stack.url} in {time.monotonic() - started:.1f}s; waiting for DAG {dag_id!r}")
             stack.wait_for_dag(dag_id, timeout=120)
-            run_id = stack.trigger_dag(dag_id)
-            say(f"triggered {dag_id} run {run_id!r}; waiting up to {timeout:.0f}s")
+            run_id = start_run(stack, dag_id)
+            say(f"{dag_id} run {run_id!r} started; waiting up to {timeout:.0f}s")
             state = stack.wait_for_run(dag_id, run_id, timeout=timeout)
             print_task_logs(stack, dag_id, run_id)
             print(f"\nDAG run {dag_id}/{run_id} finished: {state}", flush=True)
