@@ -62,13 +62,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> Itera
     started.stop()
 
 
-def run(stack: AirflowStack, dag_id: str, timeout: float = 120) -> tuple[str, str, str]:
-    """Trigger ``dag_id``; returns (run id, final state, the task's log)."""
+FAILED_ON_RESUME = "(outcome failed"  # only the worker's failure message has it, not the trigger's event line
+
+
+def run(stack: AirflowStack, dag_id: str, until: str, timeout: float = 120) -> tuple[str, str, str]:
+    """Trigger ``dag_id``; returns (run id, final state, the task's log once it holds ``until``).
+
+    The run's state can be final a moment before the worker's last log lines are on disk, so wait for a line.
+    """
     stack.wait_for_dag(dag_id, timeout=60)
     run_id = stack.trigger_dag(dag_id)
     state = stack.wait_for_run(dag_id, run_id, timeout=timeout)
     task_id = stack.task_instances(dag_id, run_id)[0]["task_id"]
-    return run_id, state, stack.task_log(dag_id, run_id, task_id)
+    return run_id, state, stack.wait_for_log(dag_id, run_id, task_id, until)
 
 
 def test_the_seed_example_succeeds_logs_hello_and_leaves_no_pod(stack: AirflowStack, kube: CoreV1Api) -> None:
@@ -77,7 +83,7 @@ def test_the_seed_example_succeeds_logs_hello_and_leaves_no_pod(stack: AirflowSt
     runs = eventually(lambda: stack.api("GET", "/api/v2/dags/example_kpo_hello/dagRuns")["dag_runs"], 60, "the run")
     run_id = runs[0]["dag_run_id"]
     state = stack.wait_for_run("example_kpo_hello", run_id, timeout=120)
-    log = stack.task_log("example_kpo_hello", run_id, "run_hello_pod")
+    log = stack.wait_for_log("example_kpo_hello", run_id, "run_hello_pod", "Deleted pod hello-pod-")
     assert state == "success", log
     assert "Hello from KubernetesPodOperator" in log
     assert "Waiting for pod hello-pod-" in log  # the trigger's part: it really deferred
@@ -86,7 +92,7 @@ def test_the_seed_example_succeeds_logs_hello_and_leaves_no_pod(stack: AirflowSt
 
 
 def test_a_failing_pod_fails_the_task_with_its_exit_code_and_log(stack: AirflowStack, kube: CoreV1Api) -> None:
-    _, state, log = run(stack, "e2e_exit_3")
+    _, state, log = run(stack, "e2e_exit_3", until=FAILED_ON_RESUME)
     assert state == "failed"
     assert "reason Error" in log and "exit code 3" in log
     assert "about to fail" in log
@@ -94,7 +100,7 @@ def test_a_failing_pod_fails_the_task_with_its_exit_code_and_log(stack: AirflowS
 
 
 def test_keep_pod_keeps_the_failed_pod(stack: AirflowStack, kube: CoreV1Api) -> None:
-    _, state, log = run(stack, "e2e_exit_3_keep")
+    _, state, log = run(stack, "e2e_exit_3_keep", until=FAILED_ON_RESUME)
     assert state == "failed"
     assert "exit code 3" in log
     [pod] = pods_of(kube, "e2e_exit_3_keep")
@@ -103,7 +109,7 @@ def test_keep_pod_keeps_the_failed_pod(stack: AirflowStack, kube: CoreV1Api) -> 
 
 
 def test_an_image_pull_failure_is_typed(stack: AirflowStack, kube: CoreV1Api) -> None:
-    _, state, log = run(stack, "e2e_image_pull")
+    _, state, log = run(stack, "e2e_image_pull", until=FAILED_ON_RESUME)
     assert state == "failed"
     assert "reason ErrImagePull" in log or "reason ImagePullBackOff" in log, log
     assert "registry.invalid" in log
@@ -111,7 +117,7 @@ def test_an_image_pull_failure_is_typed(stack: AirflowStack, kube: CoreV1Api) ->
 
 
 def test_an_unschedulable_pod_is_typed(stack: AirflowStack, kube: CoreV1Api) -> None:
-    _, state, log = run(stack, "e2e_unschedulable")
+    _, state, log = run(stack, "e2e_unschedulable", until=FAILED_ON_RESUME)
     assert state == "failed"
     assert "reason Unschedulable" in log, log
     assert "didn't match Pod's node affinity/selector" in log
@@ -134,7 +140,7 @@ def test_marking_a_deferred_task_failed_deletes_its_pod(stack: AirflowStack, kub
 
 
 def test_deferrable_false_waits_on_the_worker(stack: AirflowStack, kube: CoreV1Api) -> None:
-    _, state, log = run(stack, "e2e_sync")
+    _, state, log = run(stack, "e2e_sync", until="Deleted pod e2e-sync-")
     assert state == "success", log
     assert "waited on the worker" in log
     assert "Waiting for pod" not in log
@@ -160,11 +166,11 @@ def test_a_triggerer_restart_neither_loses_pods_nor_resets_deadlines(stack: Airf
     assert stack.wait_for_run("e2e_deadline", deadline_run, timeout=60) == "failed"
     # Deadlines are absolute: the restarted trigger ends the pod at once, not 20 s after the restart.
     assert time.monotonic() - restarted < 15
-    deadline_log = stack.task_log("e2e_deadline", deadline_run, "pod")
+    deadline_log = stack.wait_for_log("e2e_deadline", deadline_run, "pod", "(outcome timeout")
     assert "outcome timeout, reason ExecutionTimeout" in deadline_log, deadline_log
 
     assert stack.wait_for_run("e2e_restart", restart_run, timeout=90) == "success"
-    restart_log = stack.task_log("e2e_restart", restart_run, "pod")
+    restart_log = stack.wait_for_log("e2e_restart", restart_run, "pod", "Deleted pod e2e-restart-")
     assert "survived the triggerer" in restart_log
     assert restart_log.count("Waiting for pod") == 2  # watched again by the restarted triggerer
     assert pods_of(kube, "e2e_restart") == [] and pods_of(kube, "e2e_deadline") == []
