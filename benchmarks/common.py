@@ -68,12 +68,12 @@ class EmulatorHost:
 
 
 @contextlib.contextmanager
-def emulator_host(workdir: Path, *, tls: bool) -> Iterator[EmulatorHost]:
-    """Start ``python -m benchmarks.emulator_host`` (scripted runtime) and wait for its ``ready`` line."""
+def emulator_host(workdir: Path, *, tls: bool, runtime: str = "scripted") -> Iterator[EmulatorHost]:
+    """Start ``python -m benchmarks.emulator_host`` and wait for its ``ready`` line."""
     workdir.mkdir(parents=True, exist_ok=True)
     kubeconfig, stamps = workdir / "kubeconfig", workdir / "stamps.json"
     command = [sys.executable, "-m", "benchmarks.emulator_host", "--kubeconfig", str(kubeconfig),
-               "--stamps", str(stamps), "--workdir", str(workdir / "node")] + (["--tls"] if tls else [])
+               "--stamps", str(stamps), "--workdir", str(workdir / "node"), "--runtime", runtime] + (["--tls"] if tls else [])
     stderr = (workdir / "emulator.log").open("w")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=REPO)
     host: EmulatorHost | None = None

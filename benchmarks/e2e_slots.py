@@ -3,8 +3,8 @@
 ``python -m benchmarks.e2e_slots --pods 20 --seconds 20 --parallelism 2 --impl ours,ours-sync,provider``
 
 Each implementation gets its own fresh Airflow stack (the test harness's api-server, scheduler, dag-processor and one
-triggerer; PostgreSQL metadata DB) over one emulator process (process runtime: each pod really runs ``sleep S`` as a
-local process). One DAG maps the operator over N pods. We sample the task instances through the REST API every
+triggerer; PostgreSQL metadata DB) over one emulator process (``benchmarks.emulator_host`` with the process runtime:
+each pod really runs ``sleep S`` as a local process). One DAG maps the operator over N pods. We sample the task instances through the REST API every
 second: ``running`` task instances are LocalExecutor worker slots in use, ``deferred`` ones hold no slot.
 
 * ``ours``: this package's operator, ``deferrable=True`` (its default).
@@ -19,22 +19,18 @@ connection (``kube_config_path`` extra), the way a provider user configures it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
-from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
 
-from .common import RESULTS, command_line, connection_env, machine, write_json
+from .common import RESULTS, command_line, connection_env, emulator_host, machine, write_json
 
 IMPLS = ("ours", "ours-sync", "provider")
 
@@ -83,25 +79,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         except Exception:
             parser.error("--impl provider needs the official provider: pip install -e '.[bench]'")
     return args
-
-
-@contextlib.contextmanager
-def emulator_process(workdir: Path) -> Iterator[Path]:
-    """``python -m airflow_kpo_deferrable.emulator`` in its own process; yields its kubeconfig once ready."""
-    kubeconfig = workdir / "kubeconfig"
-    command = [sys.executable, "-m", "airflow_kpo_deferrable.emulator", "--port", "0", "--kubeconfig", str(kubeconfig),
-               "--workdir", str(workdir / "node")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith("ready "):
-            raise RuntimeError(f"emulator did not start: {line}{process.stdout.read()[-2000:]}")
-        threading.Thread(target=process.stdout.read, daemon=True).start()  # keep its pipe drained
-        yield kubeconfig
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def run_one(impl: str, args: argparse.Namespace, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
@@ -163,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result: dict[str, Any] = {"command": command_line("benchmarks.e2e_slots"),
                               "machine": machine(), "runs": []}
-    with tempfile.TemporaryDirectory(prefix="e2e-slots-") as tmp, emulator_process(Path(tmp)) as kubeconfig:
+    with (tempfile.TemporaryDirectory(prefix="e2e-slots-") as tmp,
+          emulator_host(Path(tmp) / "emulator", tls=False, runtime="process") as host):
         for impl in args.impl:
             print(f"[e2e_slots] {impl}: {args.pods} pods × {args.seconds} s on {args.parallelism} slots", flush=True)
-            run = run_one(impl, args, kubeconfig, Path(tmp))
+            run = run_one(impl, args, host.kubeconfig, Path(tmp))
             print(f"[e2e_slots] {impl}: {run['state']}, makespan {run['makespan_s']} s "
                   f"({run['makespan_over_pod_seconds']} × pod duration), at most {run['max_deferred_at_once']} "
                   f"deferred at once", flush=True)

@@ -66,7 +66,7 @@ async def serve(args: argparse.Namespace) -> dict[str, float]:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     stamps: dict[str, float] = {}
-    async with Emulator(runtime="scripted", tls=args.tls, kubeconfig_path=args.kubeconfig,
+    async with Emulator(runtime=args.runtime, tls=args.tls, kubeconfig_path=args.kubeconfig,
                         workdir=args.workdir) as emulator:
         recorder = asyncio.create_task(record_endings(emulator, stamps))
         print(f"ready {emulator.url}", flush=True)
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kubeconfig", type=Path, required=True)
     parser.add_argument("--stamps", type=Path, required=True, help="where to write {pod: end time} on exit")
     parser.add_argument("--tls", action="store_true")
+    parser.add_argument("--runtime", choices=("scripted", "process"), default="scripted")
     parser.add_argument("--workdir", type=Path, help="kubelet workdir (pod logs)")
     args = parser.parse_args(argv)
     stamps = asyncio.run(serve(args))
