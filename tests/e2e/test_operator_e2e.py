@@ -88,6 +88,11 @@ def test_the_seed_example_succeeds_logs_hello_and_leaves_no_pod(stack: AirflowSt
     assert "Hello from KubernetesPodOperator" in log
     assert "Waiting for pod hello-pod-" in log  # the trigger's part: it really deferred
     assert "Deleted pod hello-pod-" in log
+    # The pod's name and namespace reach XCom (pushed before deferring), as with the provider.
+    xcom = f"/api/v2/dags/example_kpo_hello/dagRuns/{run_id}/taskInstances/run_hello_pod/xcomEntries"
+    pod_name = stack.api("GET", f"{xcom}/pod_name")["value"]
+    assert pod_name.startswith("hello-pod-") and f"Deleted pod {pod_name}" in log
+    assert stack.api("GET", f"{xcom}/pod_namespace")["value"] == "default"
     assert pods_of(kube, "example_kpo_hello") == []
 
 
