@@ -279,6 +279,11 @@ def _model_problems(argument: str, error: ValidationError) -> list[str]:
 PYDANTIC_MODELS = hasattr(V1Pod, "model_validate")
 
 
+def _deserialize(data: Any, type_name: str) -> Any:
+    """The client's own deserializer (every kubernetes release has it; ``model_validate`` only exists from 37 on)."""
+    return _api()._ApiClient__deserialize(data, type_name)
+
+
 def _type_name(annotation: Any) -> str:
     """``V1EnvVar`` → "V1EnvVar", ``list[V1EnvVar]`` → "list[V1EnvVar]": the client deserializer's type names."""
     if get_origin(annotation) is list:
@@ -308,7 +313,7 @@ def _convert(argument: str, value: Any, annotation: Any) -> Any:
     data = _stringify_quantities(_plain(value))
     if not PYDANTIC_MODELS:
         try:
-            kept = _plain(_api()._ApiClient__deserialize(data, _type_name(annotation)))
+            kept = _plain(_deserialize(data, _type_name(annotation)))
         except (ValueError, TypeError, AttributeError) as error:
             raise _invalid([f"{argument}: {error}"]) from None
         if problems := _dropped_fields(argument, data, kept):  # the old deserializer drops unknown keys silently
@@ -802,5 +807,4 @@ def pod_dict(request: PodRequest, identity: PodIdentity, *, name: str) -> dict[s
 
 def build_pod(request: PodRequest, identity: PodIdentity, *, name: str) -> V1Pod:
     """The pod to create as the sync client's ``V1Pod`` (no namespace: the caller sets it)."""
-    # The client's own deserializer exists in every kubernetes release (``V1Pod.model_validate`` only from 37 on).
-    return _api()._ApiClient__deserialize(pod_dict(request, identity, name=name), "V1Pod")
+    return _deserialize(pod_dict(request, identity, name=name), "V1Pod")

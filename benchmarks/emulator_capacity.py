@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import random
 import ssl
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -45,8 +47,6 @@ def client_settings(kubeconfig: Path) -> tuple[str, dict[str, str], ssl.SSLConte
     token = config["users"][0]["user"]["token"]
     context: ssl.SSLContext | bool = False
     if cluster["server"].startswith("https"):
-        import base64
-
         context = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
     return cluster["server"], {"Authorization": f"Bearer {token}"}, context
 
@@ -188,8 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls", action="store_true")
     parser.add_argument("--json", type=Path, default=RESULTS / "emulator_capacity.json")
     args = parser.parse_args(argv)
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="emulator-capacity-") as tmp:
         result = run(args.pods, args.watches, args.concurrency, args.tls, Path(tmp))
     print(json.dumps(result, indent=1))
