@@ -117,11 +117,12 @@ def start_run(stack: AirflowStack, dag_id: str, timeout: float = 60.0) -> str:
     schedule = stack.api("GET", f"/api/v2/dags/{dag_id}").get("timetable_summary")
     if schedule is None:
         return stack.trigger_dag(dag_id)
-    deadline = time.monotonic() + timeout
-    while not (runs := stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]):
-        if time.monotonic() > deadline:
-            raise DemoError(f"the scheduler started no run of {dag_id} (schedule {schedule}) within {timeout:.0f}s")
-        time.sleep(0.5)
+    runs = stack.wait_until(
+        f"the scheduler to start a run of {dag_id} (schedule {schedule})",
+        lambda: stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"],
+        timeout,
+        components=("scheduler",),
+    )
     return runs[0]["dag_run_id"]
 
 

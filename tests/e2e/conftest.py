@@ -6,8 +6,7 @@ The emulator runs in this process's background thread, which lets tests read its
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +50,4 @@ def copy_repo_dag(name: str) -> str:
 
 def pods_of(kube: CoreV1Api, dag_id: str) -> list[Any]:
     return kube.list_namespaced_pod("default", label_selector=f"dag_id={dag_id}").items
-
-
-def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        if result := check():
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.25)
 

@@ -18,7 +18,7 @@ from kubernetes.client import CoreV1Api
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
 
-from .conftest import copy_repo_dag, eventually, pods_of, start_stack
+from .conftest import copy_repo_dag, pods_of, start_stack
 
 # PostgreSQL: several DAG runs, a scheduler and a triggerer write at once, and SQLite's lock times out under that.
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(240)]
@@ -80,7 +80,7 @@ def run(stack: AirflowStack, dag_id: str, until: str, timeout: float = 120) -> t
 def test_the_seed_example_succeeds_logs_hello_and_leaves_no_pod(stack: AirflowStack, kube: CoreV1Api) -> None:
     stack.wait_for_dag("example_kpo_hello", timeout=60)
     # Its schedule is "@once": the scheduler starts the one run itself, as it would for a user.
-    runs = eventually(lambda: stack.api("GET", "/api/v2/dags/example_kpo_hello/dagRuns")["dag_runs"], 60, "the run")
+    runs = stack.wait_until("the run", lambda: stack.api("GET", "/api/v2/dags/example_kpo_hello/dagRuns")["dag_runs"], 60)
     run_id = runs[0]["dag_run_id"]
     state = stack.wait_for_run("example_kpo_hello", run_id, timeout=120)
     log = stack.wait_for_log("example_kpo_hello", run_id, "run_hello_pod", "Deleted pod hello-pod-")
@@ -133,13 +133,13 @@ def test_marking_a_deferred_task_failed_deletes_its_pod(stack: AirflowStack, kub
     stack.wait_for_dag("e2e_long", timeout=60)
     run_id = stack.trigger_dag("e2e_long")
     stack.wait_for_task("e2e_long", run_id, "pod", states=["deferred"], timeout=60)
-    eventually(lambda: any(p.status.phase == "Running" for p in pods_of(kube, "e2e_long")), 30, "the pod to run")
+    stack.wait_until("the pod to run", lambda: any(p.status.phase == "Running" for p in pods_of(kube, "e2e_long")), 30)
     # Only a running trigger can delete the pod: Airflow drops a trigger no triggerer has picked up yet silently.
     stack.wait_for_log("e2e_long", run_id, "pod", "Waiting for pod")
 
     stack.mark_task("e2e_long", run_id, "pod", "failed")
     marked = time.monotonic()
-    eventually(lambda: pods_of(kube, "e2e_long") == [], 30, "the pod to be deleted")
+    stack.wait_until("the pod to be deleted", lambda: pods_of(kube, "e2e_long") == [], 30, interval=0.25)
     assert time.monotonic() - marked < 15
     assert stack.wait_for_run("e2e_long", run_id, timeout=30) == "failed"
 

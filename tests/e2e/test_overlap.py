@@ -15,7 +15,7 @@ from kubernetes.client import CoreV1Api
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
 
-from .conftest import copy_repo_dag, eventually, pods_of, start_stack
+from .conftest import copy_repo_dag, pods_of, start_stack
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -40,7 +40,7 @@ def test_more_pods_run_at_once_than_there_are_worker_slots(
         tis = [ti for ti in stack.task_instances("example_kpo_fanout", run_id) if ti["task_id"] == "long_pod"]
         return len(tis) == PODS and all(ti["state"] == "deferred" for ti in tis)
 
-    eventually(all_deferred, SECONDS, f"all {PODS} tasks to defer while their pods run")
+    stack.wait_until(f"all {PODS} tasks to defer while their pods run", all_deferred, SECONDS)
     running = [p for p in pods_of(kube, "example_kpo_fanout") if p.status.phase == "Running"]
     assert len(running) > SLOTS, f"only {len(running)} pods run at once on {SLOTS} worker slots"
 
