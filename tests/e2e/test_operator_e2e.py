@@ -18,7 +18,7 @@ from kubernetes.client import CoreV1Api
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
 
-from .conftest import copy_repo_dag, pods_of, start_stack
+from tests.support.e2e import copy_repo_dag, pods_of, start_stack
 
 # PostgreSQL: several DAG runs, a scheduler and a triggerer write at once, and SQLite's lock times out under that.
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(240)]

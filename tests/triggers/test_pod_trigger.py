@@ -16,7 +16,7 @@ from airflow_kpo_deferrable.outcome import Outcome, PodResult
 from airflow_kpo_deferrable.triggers.pod import PodTrigger
 from airflow_kpo_deferrable.watcher import WatcherRegistry
 
-from .conftest import create_pod, scenario
+from tests.support.scripted_cluster import create_pod, scenario
 
 
 def _trigger(target: ClusterTarget, pod: dict[str, Any], **kwargs: Any) -> PodTrigger:

@@ -17,7 +17,7 @@ from kubernetes.client import CoreV1Api, V1Pod
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
 
-from .conftest import wait_for
+from tests.support.emulator import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,7 +18,7 @@ from kubernetes.client import ApiException, CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
 
-from .conftest import needs_kubectl, wait_for
+from tests.support.emulator import needs_kubectl, wait_for
 
 pytestmark = [pytest.mark.timeout(60), needs_kubectl]
 

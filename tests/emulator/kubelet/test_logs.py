@@ -20,7 +20,7 @@ from kubernetes.client import CoreV1Api, V1Pod
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
 
-from .conftest import needs_kubectl, wait_for
+from tests.support.emulator import needs_kubectl, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

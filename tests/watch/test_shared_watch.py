@@ -10,7 +10,7 @@ from airflow_kpo_deferrable.outcome import Outcome, PodResult
 from airflow_kpo_deferrable.triggers.pod import PodTrigger
 from airflow_kpo_deferrable.watcher import WatcherRegistry
 
-from .conftest import create_pod, scenario
+from tests.support.scripted_cluster import create_pod, scenario
 
 
 async def _wait_all(target: ClusterTarget, pods: list[dict], registry: WatcherRegistry) -> list[PodResult]:

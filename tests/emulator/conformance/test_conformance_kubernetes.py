@@ -20,7 +20,7 @@ from kubernetes.watch import Watch
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
 
-from .conftest import wait_for
+from tests.support.emulator import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

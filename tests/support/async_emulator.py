@@ -1,7 +1,7 @@
 """Fixtures for tests that drive the emulator with kubernetes_asyncio on the test's own loop (scripted runtime).
 
 Bind them in a test module (``emulator = async_fixtures.emulator``, ``api = async_fixtures.api``) to replace
-conftest.py's in-thread, process-runtime ``emulator`` and sync ``api`` there.
+tests/emulator/conftest.py's in-thread, process-runtime ``emulator`` and sync ``api`` there.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from kubernetes_asyncio.client import CoreV1Api, V1Pod
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
 
-from . import async_fixtures
+from tests.support import async_emulator as async_fixtures
 
 pytestmark = pytest.mark.timeout(60)
 

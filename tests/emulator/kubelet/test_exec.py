@@ -17,7 +17,7 @@ from kubernetes_asyncio.stream import WsApiClient
 
 from airflow_kpo_deferrable.emulator import Emulator
 
-from .conftest import needs_kubectl, wait_for
+from tests.support.emulator import needs_kubectl, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,0 +1,1 @@
+"""Helpers shared by the test folders (functions and fixture definitions); ``conftest.py`` files only bind fixtures."""

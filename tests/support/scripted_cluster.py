@@ -1,0 +1,51 @@
+"""An in-loop emulator (scripted runtime) for trigger and watcher tests, and pods our selector matches."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_kpo_deferrable.emulator import Emulator, scenario
+from airflow_kpo_deferrable.hooks.kubernetes import (
+    ClusterTarget,
+    async_core_v1,
+    close_async_clients,
+)
+from airflow_kpo_deferrable.pod_spec import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+
+__all__ = ["create_pod", "emulator", "scenario", "target"]
+
+
+@pytest.fixture
+async def emulator(tmp_path: Path) -> AsyncIterator[Emulator]:
+    async with Emulator(runtime="scripted", kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node") as emu:
+        yield emu
+        await close_async_clients()
+
+
+@pytest.fixture
+def target(emulator: Emulator) -> ClusterTarget:
+    return ClusterTarget(conn_id=None, config_file=str(emulator.kubeconfig_path))
+
+
+async def create_pod(
+    target: ClusterTarget,
+    name: str,
+    *,
+    annotations: dict[str, str] | None = None,
+    containers: list[str] = ("base",),
+    namespace: str = "default",
+) -> dict[str, Any]:
+    """Create a pod carrying our managed-by label, as the operator would; returns its metadata."""
+    api = await async_core_v1(target)
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}, "annotations": annotations or {}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": c, "image": "busybox"} for c in containers]},
+    }
+    pod = await api.create_namespaced_pod(namespace, body)
+    return {"name": pod.metadata.name, "uid": pod.metadata.uid}
