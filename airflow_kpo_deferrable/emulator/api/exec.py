@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
@@ -80,11 +81,12 @@ def start_failure(protocol: str, problem: str) -> bytes:
     return json.dumps(status).encode()
 
 
+@dataclass(frozen=True)
 class PodExec:
     """``GET|POST /api/v1/namespaces/{namespace}/pods/{name}/exec`` (WebSocket upgrade only), from store and node."""
 
-    def __init__(self, store: Store, node: Node | None) -> None:
-        self.store, self.node = store, node
+    store: Store
+    node: Node | None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         namespace, name = request.match_info["namespace"], request.match_info["name"]

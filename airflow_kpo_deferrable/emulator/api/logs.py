@@ -121,11 +121,12 @@ def log_container_id(pod: dict, container: str, previous: bool) -> str:
     raise ApiError(400, "BadRequest", f'container "{container}" in pod "{name}" is waiting to start: {detail}')
 
 
+@dataclass(frozen=True)
 class PodLogs:
     """``GET /api/v1/namespaces/{namespace}/pods/{name}/log``, built from the store and the node (None: no node)."""
 
-    def __init__(self, store: Store, node: Node | None) -> None:
-        self.store, self.node = store, node
+    store: Store
+    node: Node | None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
