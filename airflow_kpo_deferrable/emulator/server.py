@@ -32,6 +32,7 @@ from aiohttp import web
 from .api.discovery import add_discovery
 from .api.exec import PodExec
 from .api.logs import PodLogs
+from .api.openapi import add_openapi
 from .api.requests import TARGET_KEY, Target, error_response
 from .api.resources import Resources
 from .api.side_channel import add_side_channel
@@ -153,6 +154,7 @@ class Emulator:
         app.router.add_route("GET", pod + "/exec", exec_)
         app.router.add_route("POST", pod + "/exec", exec_)
         add_discovery(app, lambda: f"{self.host}:{self.port}")  # before the catch-all: it serves /api/v1/ too
+        add_openapi(app)
         app.router.add_route("*", "/api/v1/{tail:.*}", Resources(self.store, self.bookmark_interval).handle)
         add_side_channel(app, self.store, self.kubelet, self.faults, self._counters)
         return app

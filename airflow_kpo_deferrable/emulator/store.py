@@ -8,6 +8,8 @@ store keeps the semantics those depend on instead of placeholders:
 * A bounded history of changes. A watch from version *N* replays every change after *N*; when *N* is older than the
   retained window (``history_limit`` changes, or everything before ``expire_history()``), ``changes_since`` raises
   ``Gone`` — the server turns that into the real ``410 Expired`` watch event.
+* Defaults on create are the API server's: pods get ``rules.default_pull_policy`` and ``rules.qos_class`` (the same
+  rules the kubelet applies), secrets type ``Opaque``, namespaces phase Active and their name label.
 * Updates are copy-on-write: a stored dict is never mutated after it is stored, so changes, lists and watch events
   can share it without copies; callers outside the store get deep copies. An update that changes nothing is not
   written (no new version, no event), as in the real API server.
@@ -153,6 +155,8 @@ class Store:
         obj["apiVersion"], obj["kind"] = obj.get("apiVersion") or "v1", KIND_OF[kind]
         if kind == "pods":
             _default_pod(obj)
+        elif kind == "secrets" and not obj.get("type"):
+            obj["type"] = "Opaque"  # SetDefaults_Secret
         elif kind == "namespaces":
             obj["status"] = {"phase": "Active"}
             metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]

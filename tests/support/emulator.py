@@ -1,15 +1,25 @@
-"""Emulator helpers for tests: kubectl availability, polling a pod until a check accepts it."""
+"""Emulator helpers for tests: kubectl availability and runs, polling a pod until a check accepts it."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 
 import pytest
 from kubernetes.client import CoreV1Api, V1Pod
 
+from airflow_kpo_deferrable.emulator import Emulator
+
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+
+
+def kubectl(emulator: Emulator, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run kubectl against ``emulator`` (its kubeconfig), with ``stdin`` as input; 30 s at most."""
+    env = {**os.environ, "KUBECONFIG": str(emulator.kubeconfig_path)}
+    return subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=30, input=stdin)
 
 
 def wait_for(

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import protobuf
 from ..errors import ApiError
 from ..kinds import KINDS
 
@@ -48,7 +49,10 @@ def query_int(query: Any, name: str) -> int | None:
 
 
 async def read_body(request: web.Request) -> Any:
+    """The JSON body (``{}`` when empty); a protobuf body of a kind kubectl sends that way is decoded."""
     raw = await request.read()
+    if request.content_type == protobuf.MEDIA_TYPE:
+        return protobuf.decode(raw)
     if not raw:
         return {}
     try:

@@ -38,7 +38,7 @@ class Launch:
     """Everything a runtime needs to start one container instance."""
 
     container: str
-    command: list[str]  # command + args, expanded; empty when the spec has no command (image entrypoint)
+    command: list[str]  # command + args (args alone without a command), expanded; empty when neither is set
     env: dict[str, str]
     cwd: Path
     log: ContainerLog

@@ -13,7 +13,9 @@ ErrImageNeverPull, InvalidImageName, CreateContainerConfigError, CrashLoopBackOf
   Secret is re-checked every ``Timings.config_retry`` (a ConfigMap created later helps).
 * A container the runtime cannot start is terminated reason StartError, exit code 128, ``startedAt`` the epoch.
 * ``FallbackToLogsOnError``: a failed container's message is the last 80 lines / 2 KiB of its log.
-* A container without ``command`` gets no command: the runtime decides (the image's entrypoint is unknown here).
+* The command is ``command`` + ``args``; with ``args`` only, the args are the command, as for an image without an
+  ENTRYPOINT (``kubectl run x --image=busybox -- sh -c 'echo hi'``); with neither it is empty and the runtime
+  decides (the image's own entrypoint is unknown here).
 """
 
 from __future__ import annotations
@@ -81,9 +83,9 @@ class ContainerLifecycle(PodState):
         container_id = secrets.token_hex(32)
         log = ContainerLog(self.directory / "logs" / record.name / f"{record.restart_count}.log")
         record.logs[f"containerd://{container_id}"] = log
-        command = []
-        if record.spec.get("command"):  # without one, the image's entrypoint would run: unknown here
-            command = [expand(part, env) for part in record.spec["command"] + (record.spec.get("args") or [])]
+        # without a command the image's entrypoint would run; as for an image without ENTRYPOINT, the args are it
+        argv = (record.spec.get("command") or []) + (record.spec.get("args") or [])
+        command = [expand(part, env) for part in argv]
         launch = Launch(record.name, command, env, self.working_dir(record), log, scenario)
         record.launch = launch
         self.event("Created", f"Created container: {record.name}", record=record)

@@ -2,12 +2,13 @@
 
 Why: users' DAG tests run real commands; the operator reads real exit codes, logs and termination messages.
 
-Facts: each container's ``command`` + ``args`` (already ``$(VAR)``-expanded) runs in its own process group with the
-environment and working directory the pod worker chose; the image is ignored. stdout/stderr go to the container's
+Facts: each container's ``command`` + ``args`` (already ``$(VAR)``-expanded; ``args`` alone when there is no
+``command``, as for an image without ENTRYPOINT) runs in its own process group with the environment and working
+directory the pod worker chose; the image is ignored. stdout/stderr go to the container's
 log file; a signal death is 128 + signal. When the main process exits the rest of its group is killed, as a
 container dies with its PID 1. A program that cannot be executed fails like containerd: ``StartError`` (exit code
 128) with ``failed to create containerd task: ... exec: "foo": executable file not found in $PATH: unknown``.
-A container without ``command`` runs scripted: its image's entrypoint is unknown here. ``ExecTarget`` runs
+A container with neither ``command`` nor ``args`` runs scripted: its image's entrypoint is unknown here. ``ExecTarget`` runs
 ``pods/exec`` commands the same way (own process group, killed with the client's connection); the WebSocket side
 is ``api.exec``.
 """
