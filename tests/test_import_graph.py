@@ -140,3 +140,35 @@ def test_no_module_over_500_lines() -> None:
         if lines > MAX_LINES and relative not in BEING_SPLIT:
             too_long[relative] = lines
     assert not too_long, f"modules over {MAX_LINES} lines (split them by concern): {too_long}"
+
+
+EMULATOR = f"{PACKAGE}.emulator"
+# The emulator's layers, lowest first: a module may import its own layer and the ones below, never one above.
+EMULATOR_LAYERS = [
+    ("errors", {"errors"}),
+    ("rules and formats", {"kinds", "quantities", "rules", "nodeinfo", "clock", "scenario", "logfile", "selectors",
+                           "validation", "patching", "tables", "protobuf", "credentials"}),
+    ("store", {"store", "faults"}),
+    ("kubelet", {"kubelet"}),
+    ("api", {"api"}),
+    ("server", {"server", "__main__", "pytest_plugin", ""}),
+]
+
+
+def emulator_layer(module: str) -> int:
+    first = module.removeprefix(EMULATOR).lstrip(".").split(".")[0]
+    for rank, (_, names) in enumerate(EMULATOR_LAYERS):
+        if first in names:
+            return rank
+    raise AssertionError(f"{module} is in no layer of the emulator: add it to EMULATOR_LAYERS")
+
+
+def test_emulator_imports_go_one_way_down_its_layers() -> None:
+    graph = import_graph()
+    upward = [
+        f"{source} ({EMULATOR_LAYERS[emulator_layer(source)][0]}) imports {target} "
+        f"({EMULATOR_LAYERS[emulator_layer(target)][0]})"
+        for source, targets in graph.items() if source.startswith(EMULATOR)
+        for target in targets if target.startswith(EMULATOR) and emulator_layer(target) > emulator_layer(source)
+    ]
+    assert not upward, upward
