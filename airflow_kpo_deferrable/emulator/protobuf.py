@@ -86,33 +86,25 @@ def _metadata(data: bytes) -> dict[str, Any]:
     return meta
 
 
-def _secret(data: bytes, obj: dict[str, Any]) -> None:
+# Per kind: map fields (number -> JSON name, values are bytes), string fields and bool fields besides metadata.
+MAPS = {"Secret": {2: ("data", True), 4: ("stringData", False)},
+        "ConfigMap": {2: ("data", False), 3: ("binaryData", True)}, "Namespace": {}}
+STRINGS = {"Secret": {3: "type"}}
+BOOLS = {"Secret": {5: "immutable"}, "ConfigMap": {4: "immutable"}}
+
+
+def _fill(kind: str, data: bytes, obj: dict[str, Any]) -> None:
+    """The kind's own fields of ``data`` into ``obj``; bytes values become base64 as in JSON."""
+    maps, strings, bools = MAPS[kind], STRINGS.get(kind, {}), BOOLS.get(kind, {})
     for number, value in fields(data):
-        if number in (2, 4) and isinstance(value, bytes):
+        if number in maps and isinstance(value, bytes):
+            name, binary = maps[number]
             key, raw = _entry(value)
-            if number == 2:
-                obj.setdefault("data", {})[key] = base64.b64encode(raw).decode()
-            else:
-                obj.setdefault("stringData", {})[key] = raw.decode()
-        elif number == 3 and isinstance(value, bytes) and value:
-            obj["type"] = value.decode()
-        elif number == 5:
-            obj["immutable"] = bool(value)
-
-
-def _configmap(data: bytes, obj: dict[str, Any]) -> None:
-    for number, value in fields(data):
-        if number in (2, 3) and isinstance(value, bytes):
-            key, raw = _entry(value)
-            if number == 2:
-                obj.setdefault("data", {})[key] = raw.decode()
-            else:
-                obj.setdefault("binaryData", {})[key] = base64.b64encode(raw).decode()
-        elif number == 4:
-            obj["immutable"] = bool(value)
-
-
-DECODERS = {"Secret": _secret, "ConfigMap": _configmap, "Namespace": lambda data, obj: None}
+            obj.setdefault(name, {})[key] = base64.b64encode(raw).decode() if binary else raw.decode()
+        elif number in strings and isinstance(value, bytes) and value:
+            obj[strings[number]] = value.decode()
+        elif number in bools:
+            obj[bools[number]] = bool(value)
 
 
 def decode(body: bytes) -> dict[str, Any]:
@@ -129,10 +121,10 @@ def decode(body: bytes) -> dict[str, Any]:
                                "metadata": _metadata(_message(raw).get(1, b""))}
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "BadRequest", "the body of the request could not be decoded as protobuf") from None
-    if kind not in DECODERS or api_version != "v1":
+    if kind not in MAPS or api_version != "v1":
         raise ApiError(415, "UnsupportedMediaType", UNSUPPORTED)
     try:
-        DECODERS[kind](raw, obj)
+        _fill(kind, raw, obj)
         return obj
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "BadRequest", "the body of the request could not be decoded as protobuf") from None

@@ -7,14 +7,12 @@ for boot_id`` before); a protobuf body of a kind the emulator cannot decode is t
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 import pytest
 from kubernetes.client import CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
+
+from tests.support.emulator import http_json
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,16 +29,6 @@ def test_list_node_deserializes_a_complete_node(api: CoreV1Api) -> None:
     assert api.read_node("emulator-node").status.conditions[0].type == "Ready"
 
 
-def post(emulator: Emulator, path: str, body: bytes, content_type: str) -> tuple[int, dict]:
-    request = urllib.request.Request(emulator.url + path, data=body, method="POST",
-                                     headers={"Content-Type": content_type, "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def field(number: int, value: bytes) -> bytes:
     """One length-delimited protobuf field (values under 128 bytes)."""
     return bytes([number << 3 | 2, len(value)]) + value
@@ -54,7 +42,7 @@ def envelope(kind: str, raw: bytes = b"") -> bytes:
 def test_protobuf_configmap_is_decoded_with_labels(emulator: Emulator, api: CoreV1Api) -> None:
     metadata = field(1, b"tuned") + field(11, field(1, b"team") + field(2, b"data"))
     raw = field(1, metadata) + field(2, field(1, b"mode") + field(2, b"fast"))
-    status, body = post(emulator, "/api/v1/namespaces/default/configmaps", envelope("ConfigMap", raw),
+    status, body = http_json(emulator, "/api/v1/namespaces/default/configmaps", envelope("ConfigMap", raw),
                         "application/vnd.kubernetes.protobuf")
     assert status == 201, body
     stored = api.read_namespaced_config_map("tuned", "default")
@@ -62,11 +50,11 @@ def test_protobuf_configmap_is_decoded_with_labels(emulator: Emulator, api: Core
 
 
 def test_protobuf_of_another_kind_is_415_and_garbled_protobuf_is_400(emulator: Emulator, api: CoreV1Api) -> None:
-    status, body = post(emulator, "/api/v1/namespaces/default/pods", envelope("Pod"),
+    status, body = http_json(emulator, "/api/v1/namespaces/default/pods", envelope("Pod"),
                         "application/vnd.kubernetes.protobuf")
     assert (status, body["reason"], body["code"]) == (415, "UnsupportedMediaType", 415)
     assert body["message"].startswith("the body of the request was in an unknown format - accepted media types")
-    status, body = post(emulator, "/api/v1/namespaces/default/configmaps", b"k8s\x00\x0a\xff",
+    status, body = http_json(emulator, "/api/v1/namespaces/default/configmaps", b"k8s\x00\x0a\xff",
                         "application/vnd.kubernetes.protobuf")
     assert (status, body["reason"]) == (400, "BadRequest")
     assert api.list_namespaced_pod("default").items == []
