@@ -149,7 +149,7 @@ class PodWorker(ContainerLifecycle):
         for task in self.sidecar_tasks:
             task.cancel()
         sidecars = [s for s in reversed(self.init_records) if s.sidecar]
-        await self.kill(sidecars, self.grace_period(), record=True)
+        await self.kill(sidecars, self.grace_period(), report=True)
 
     def grace_period(self) -> float:
         return float(self.spec.get("terminationGracePeriodSeconds", 30))
@@ -179,7 +179,7 @@ class PodWorker(ContainerLifecycle):
             self.set_condition("DisruptionTarget", "True", "TerminationByKubelet", message)
         self.event(reason, message, "Warning")
         self.changed()
-        self.ender = asyncio.create_task(self._guard(self.kill(self.all_records, grace, record=True)))
+        self.ender = asyncio.create_task(self._guard(self.kill(self.all_records, grace, report=True)))
 
     def on_evict(self, message: str) -> None:
         self.end(Ending.EVICTED, "Evicted", message, 0, disruption=True)
@@ -195,7 +195,7 @@ class PodWorker(ContainerLifecycle):
             "Unknown", "NodeLost", f"Node {self.context.node_name} which was running pod {self.name} is unresponsive"
         )
         self.changed()
-        self.ender = asyncio.create_task(self.kill(self.all_records, 0, record=False))
+        self.ender = asyncio.create_task(self.kill(self.all_records, 0, report=False))
 
     def on_deletion(self, grace: float) -> None:
         """The store marked the pod for deletion: graceful for a Running pod, at once for a Pending one."""
@@ -207,7 +207,7 @@ class PodWorker(ContainerLifecycle):
         self.ender = asyncio.create_task(self._guard(self._delete(grace if graceful else 0, graceful)))
 
     async def _delete(self, grace: float, graceful: bool) -> None:
-        await self.kill(self.all_records, grace, record=graceful)
+        await self.kill(self.all_records, grace, report=graceful)
         if graceful:
             codes = [s.exit_code() for s in self.records]
             self.terminal = Terminal("Succeeded" if all(c == 0 for c in codes) else "Failed")
@@ -215,22 +215,22 @@ class PodWorker(ContainerLifecycle):
             self.flush()
         self.removed(self)
 
-    async def kill(self, records: list[ContainerRecord], grace: float, *, record: bool) -> None:
+    async def kill(self, records: list[ContainerRecord], grace: float, *, report: bool) -> None:
         """SIGTERM (SIGKILL when grace is 0) the live instances, SIGKILL what is left after ``grace`` seconds."""
         for record in records:
             if record.starting is not None:
                 with contextlib.suppress(StartError, asyncio.CancelledError):
                     record.handle = await record.starting
                 record.starting = None
-        live = [s for s in records if s.handle is not None]
+        live = [r for r in records if r.handle is not None]
         if not live:
             return
         for record in live:
-            if record:
+            if report:
                 self.event("Killing", f"Stopping container {record.name}", record=record)
             assert record.handle is not None
             record.handle.signal(signal.SIGTERM if grace > 0 else signal.SIGKILL)
-        waits = {asyncio.ensure_future(s.handle.wait()): s for s in live if s.handle is not None}
+        waits = {asyncio.ensure_future(r.handle.wait()): r for r in live if r.handle is not None}
         _, late = await asyncio.wait(waits, timeout=grace if grace > 0 else None)
         for task in late:
             handle = waits[task].handle
@@ -238,10 +238,10 @@ class PodWorker(ContainerLifecycle):
                 handle.signal(signal.SIGKILL)
         for task, record in waits.items():
             exit = await task
-            if record and record.handle is not None:
+            if report and record.handle is not None:
                 self.record_exit(record, exit)
             record.handle = None
-        if record:
+        if report:
             self.changed()
 
     def tasks(self) -> list[asyncio.Task]:
