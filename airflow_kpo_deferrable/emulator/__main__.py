@@ -21,8 +21,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--kubeconfig", type=Path, required=True, help="where to write a kubeconfig for clients")
     parser.add_argument("--runtime", choices=RUNTIMES, default="process",
-                        help="process: run containers' commands locally; scripted: play pod annotations; "
-                             "none: no kubelet")
+                        help="process: run containers' commands (or their args) as local processes; scripted: play "
+                             "pod annotations, no processes; none: the API server alone, no scheduler or kubelet "
+                             "(pods stay Pending, logs are empty, exec and pod faults answer 400)")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed CA in the kubeconfig")
     parser.add_argument("--workdir", type=Path, help="where the kubelet keeps pod logs and files (default: temp)")
     parser.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks")

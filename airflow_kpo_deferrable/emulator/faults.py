@@ -14,12 +14,10 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import ApiError
-
-if TYPE_CHECKING:
-    from .store import Store
+from .store import Store
 
 REASONS = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout",
            401: "Unauthorized", 403: "Forbidden"}

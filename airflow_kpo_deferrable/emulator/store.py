@@ -8,6 +8,8 @@ store keeps the semantics those depend on instead of placeholders:
 * A bounded history of changes. A watch from version *N* replays every change after *N*; when *N* is older than the
   retained window (``history_limit`` changes, or everything before ``expire_history()``), ``changes_since`` raises
   ``Gone`` — the server turns that into the real ``410 Expired`` watch event.
+* Defaults on create are the API server's: pods get ``rules.default_pull_policy`` and ``rules.qos_class`` (the same
+  rules the kubelet applies), secrets type ``Opaque``, namespaces phase Active and their name label.
 * Updates are copy-on-write: a stored dict is never mutated after it is stored, so changes, lists and watch events
   can share it without copies; callers outside the store get deep copies. An update that changes nothing is not
   written (no new version, no event), as in the real API server.
@@ -30,26 +32,19 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .clock import rfc3339
 from .errors import ApiError, Gone, already_exists, conflict, not_found
+from .kinds import KIND_OF, KINDS, NAMESPACED
+from .nodeinfo import node_object
+from .rules import default_pull_policy, qos_class
 from .selectors import matcher
 from .validation import validate_create, validate_update
 
-NAMESPACED = ("pods", "events", "configmaps", "secrets")
-CLUSTER_SCOPED = ("namespaces", "nodes")
-KINDS = NAMESPACED + CLUSTER_SCOPED
-KIND_OF = {"pods": "Pod", "events": "Event", "configmaps": "ConfigMap", "secrets": "Secret",
-           "namespaces": "Namespace", "nodes": "Node"}
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-NODE_NAME = "emulator-node"
 FINISHED = ("Succeeded", "Failed")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the API server's name generator avoids vowels and look-alikes
-
-
-def now_rfc3339(offset: float = 0) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
@@ -72,14 +67,6 @@ class Change:
         return self._wire
 
 
-def _image_pull_policy(image: str) -> str:
-    tail = image.rsplit("/", 1)[-1]
-    if "@" in tail:
-        return "IfNotPresent"
-    tag = tail.partition(":")[2]
-    return "Always" if tag in ("", "latest") else "IfNotPresent"
-
-
 def _default_pod(pod: dict[str, Any]) -> None:
     """The defaults the API server fills in on create (the ones clients and our kubelet read)."""
     spec = pod.setdefault("spec", {})
@@ -94,46 +81,9 @@ def _default_pod(pod: dict[str, Any]) -> None:
     for container in spec.get("containers", []) + spec.get("initContainers", []):
         container.setdefault("terminationMessagePath", "/dev/termination-log")
         container.setdefault("terminationMessagePolicy", "File")
-        container.setdefault("imagePullPolicy", _image_pull_policy(container.get("image", "")))
+        container.setdefault("imagePullPolicy", default_pull_policy(container.get("image", "")))
         container.setdefault("resources", {})
-    pod["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
-
-
-def _qos_class(spec: dict[str, Any]) -> str:
-    resources = [c.get("resources") or {} for c in spec.get("containers", [])]
-    if not any(r.get("requests") or r.get("limits") for r in resources):
-        return "BestEffort"
-    guaranteed = all(
-        (r.get("limits") or {}).get(k) and (r.get("requests") or {}).get(k, (r.get("limits") or {}).get(k))
-        == (r.get("limits") or {}).get(k)
-        for r in resources
-        for k in ("cpu", "memory")
-    )
-    return "Guaranteed" if guaranteed else "Burstable"
-
-
-def _node() -> dict[str, Any]:
-    capacity = {"cpu": "8", "memory": "32Gi", "pods": "10000", "ephemeral-storage": "100Gi"}
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": NODE_NAME,
-            "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux",
-                       "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""},
-        },
-        "spec": {},
-        "status": {
-            "capacity": capacity,
-            "allocatable": dict(capacity),
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                            "message": "kubelet is posting ready status", "lastHeartbeatTime": now_rfc3339(),
-                            "lastTransitionTime": now_rfc3339()}],
-            "addresses": [{"type": "InternalIP", "address": "10.0.0.10"}, {"type": "Hostname", "address": NODE_NAME}],
-            "nodeInfo": {"kubeletVersion": "v1.32.0", "containerRuntimeVersion": "emulator://1.0",
-                         "operatingSystem": "linux", "architecture": "amd64"},
-        },
-    }
+    pod["status"] = {"phase": "Pending", "qosClass": qos_class(spec)}
 
 
 class Store:
@@ -148,7 +98,7 @@ class Store:
         self._subscribers: dict[asyncio.Queue[Change | None], int] = {}  # queue -> maxsize (0 = unbounded)
         for name in DEFAULT_NAMESPACES:
             self.create("namespaces", None, {"metadata": {"name": name}})
-        self.create("nodes", None, _node())
+        self.create("nodes", None, node_object())
 
     @property
     def resource_version(self) -> int:
@@ -201,10 +151,12 @@ class Store:
             raise already_exists(kind, metadata["name"])
         for transient in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
             metadata.pop(transient, None)
-        metadata.update(uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339())
+        metadata.update(uid=str(uuid.uuid4()), creationTimestamp=rfc3339())
         obj["apiVersion"], obj["kind"] = obj.get("apiVersion") or "v1", KIND_OF[kind]
         if kind == "pods":
             _default_pod(obj)
+        elif kind == "secrets" and not obj.get("type"):
+            obj["type"] = "Opaque"  # SetDefaults_Secret
         elif kind == "namespaces":
             obj["status"] = {"phase": "Active"}
             metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
@@ -276,7 +228,7 @@ class Store:
             return copy.deepcopy(pod)  # already ending at least as soon
 
         def mark(obj: dict[str, Any]) -> None:
-            obj["metadata"]["deletionTimestamp"] = now_rfc3339(grace)
+            obj["metadata"]["deletionTimestamp"] = rfc3339(offset=grace)
             obj["metadata"]["deletionGracePeriodSeconds"] = grace
 
         new = copy.deepcopy(pod)

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from .errors import ApiError
+from .kinds import KIND_OF
 
 DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS1123_SUBDOMAIN = rf"{DNS1123_LABEL}(\.{DNS1123_LABEL})*"
@@ -40,8 +41,6 @@ LABEL_VALUE_MESSAGE = (
     f"is '{LABEL_VALUE}')"
 )
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
-KIND_NAMES = {"pods": "Pod", "events": "Event", "namespaces": "Namespace", "nodes": "Node",
-              "configmaps": "ConfigMap", "secrets": "Secret"}
 MUTABLE_POD_SPEC = (
     "spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
     "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
@@ -67,7 +66,7 @@ class Problems:
             return
         texts = [f"{cause['field']}: {cause['message']}" for cause in self.causes]
         joined = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
-        display = KIND_NAMES.get(kind, kind)
+        display = KIND_OF.get(kind, kind)
         raise ApiError(
             422, "Invalid", f'{display} "{name}" is invalid: {joined}',
             {"name": name, "kind": display, "causes": self.causes},

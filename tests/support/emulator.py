@@ -1,15 +1,29 @@
-"""Emulator helpers for tests: kubectl availability, polling a pod until a check accepts it."""
+"""Emulator helpers for tests: kubectl availability and runs, polling a pod until a check accepts it."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import urllib.error
+import urllib.request
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from kubernetes.client import CoreV1Api, V1Pod
 
+from airflow_kpo_deferrable.emulator import Emulator
+
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+
+
+def kubectl(emulator: Emulator, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run kubectl against ``emulator`` (its kubeconfig), with ``stdin`` as input; 30 s at most."""
+    env = {**os.environ, "KUBECONFIG": str(emulator.kubeconfig_path)}
+    return subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=30, input=stdin)
 
 
 def wait_for(
@@ -24,3 +38,16 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"pod {name} never got there; last status: {current.status}")
         time.sleep(0.03)
+
+
+def http_json(
+    emulator: Emulator, path: str, data: bytes | None = None, content_type: str = "application/json"
+) -> tuple[int, Any]:
+    """GET (no data) or POST ``data`` to ``path`` on the emulator; the status and the decoded JSON answer."""
+    request = urllib.request.Request(emulator.url + path, data=data, method="GET" if data is None else "POST",
+                                     headers={"Content-Type": content_type, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

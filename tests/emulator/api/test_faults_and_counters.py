@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import kubernetes
@@ -19,7 +17,7 @@ from kubernetes.watch import Watch
 
 from airflow_kpo_deferrable.emulator import Emulator
 
-from tests.support.emulator import wait_for
+from tests.support.emulator import http_json, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,14 +44,7 @@ def raw(emulator: Emulator) -> CoreV1Api:
 
 def side_channel(emulator: Emulator, path: str, body: Any = None) -> tuple[int, Any]:
     """GET (no body) or POST JSON to ``/emulator/...``; returns the status and the decoded answer."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{emulator.url}/emulator/{path}", data=data,
-                                     headers={"Content-Type": "application/json"}, method="GET" if data is None else "POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    return http_json(emulator, f"/emulator/{path}", None if body is None else json.dumps(body).encode())
 
 
 def timed(call: Any) -> tuple[Any, float]:

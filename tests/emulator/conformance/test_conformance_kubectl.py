@@ -18,14 +18,9 @@ from kubernetes.client import ApiException, CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
 
-from tests.support.emulator import needs_kubectl, wait_for
+from tests.support.emulator import kubectl, needs_kubectl, wait_for
 
 pytestmark = [pytest.mark.timeout(60), needs_kubectl]
-
-
-def kubectl(emulator: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(emulator.kubeconfig_path)}
-    return subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=30)
 
 
 def pod(name: str, command: list[str], labels: dict[str, str] | None = None) -> dict[str, Any]:

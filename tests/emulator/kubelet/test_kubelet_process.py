@@ -251,3 +251,23 @@ def test_restart_on_failure_backs_off(api: CoreV1Api, emulator: Emulator) -> Non
     again = wait_for(api, "crashy", lambda p: p.status.container_statuses[0].restart_count >= 2)
     assert isinstance(again.status.start_time, datetime)
     assert any(reason == "BackOff" for reason, _ in events(api, "crashy"))
+
+
+def test_a_lost_node_freezes_the_status_while_its_processes_die_unseen(
+    api: CoreV1Api, emulator: Emulator, tmp_path: Path
+) -> None:
+    record_pid = ["sh", "-c", "echo $$$$ > pid; exec sleep 30"]  # "$$" is "$" after the kubelet's $(VAR) expansion
+    api.create_namespaced_pod("default", pod("frozen", container(record_pid)))
+    wait_for(api, "frozen", lambda p: phase_is("Running")(p) and any((tmp_path / "node").rglob("pid")))
+    pid = int(next((tmp_path / "node").rglob("pid")).read_text())
+    emulator.call(emulator.kubelet.lose_node, "default", "frozen")
+    lost = wait_for(api, "frozen", phase_is("Unknown"))
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:  # the node kills it, unseen
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), "the container's process outlived its lost node"
+    time.sleep(0.3)  # what a reporting kill would write comes right after the exit
+    now = api.read_namespaced_pod("frozen", "default")
+    assert now.metadata.resource_version == lost.metadata.resource_version
+    assert now.status.container_statuses[0].state.running is not None
+    assert not [reason for reason, _ in events(api, "frozen") if reason == "Killing"]

@@ -1,8 +1,9 @@
 """``pods/exec`` over WebSocket: runs a command "in" a running container, as kubectl and the Python clients expect.
 
-Why: the XCom sidecar pattern and users' debugging need ``kubectl exec`` and ``kubernetes.stream.stream``. The
-command runs as a local subprocess (own process group) in the container's working directory with the container's
-environment, so files its container wrote there are visible.
+Why: the XCom sidecar pattern and users' debugging need ``kubectl exec`` and ``kubernetes.stream.stream``. This
+module speaks the channel protocol; the node says where the command runs (``Node.exec_target``) and
+``kubelet.process.ExecTarget`` runs it (its own process group, in the container's working directory with the
+container's environment, so files the container wrote there are visible).
 
 Protocol facts (as the API server and kubelet speak them):
 
@@ -24,20 +25,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import secrets
-import signal
-from pathlib import Path
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
 
-from .podlog import choose_container, query_bool
-from .runtime import exec_problem
-from .store import ApiError
-
-if TYPE_CHECKING:
-    from .server import Emulator
+from ..errors import ApiError
+from ..kubelet.process import ExecTarget, kill_group
+from ..store import Store
+from .containers import choose_container
+from .node import Node
+from .requests import query_bool
 
 V5, V4, V1 = "v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"
 PROTOCOLS = (V5, V4, V1)
@@ -83,59 +81,50 @@ def start_failure(protocol: str, problem: str) -> bytes:
     return json.dumps(status).encode()
 
 
-async def handle(request: web.Request, emulator: Emulator) -> web.StreamResponse:
-    """``GET|POST /api/v1/namespaces/{namespace}/pods/{name}/exec`` (WebSocket upgrade only)."""
-    namespace, name = request.match_info["namespace"], request.match_info["name"]
-    query = request.query
-    command = query.getall("command", [])
-    streams = {key: query_bool(query, key) for key in ("stdin", "stdout", "stderr", "tty")}
-    pod = emulator.store.get("pods", namespace, name)
-    container = choose_container(pod, query.get("container", ""))
-    if not command:
-        raise ApiError(400, "BadRequest", "you must specify at least 1 command")
-    if not (streams["stdin"] or streams["stdout"] or streams["stderr"]):
-        raise ApiError(400, "BadRequest", "you must specify at least one of stdin, stdout, stderr")
-    target = emulator.kubelet.exec_target(namespace, name, container) if emulator.kubelet else None
-    if target is None:
-        raise ApiError(400, "BadRequest", f'container not found ("{container}")')
-    socket = web.WebSocketResponse(protocols=PROTOCOLS)
-    if not socket.can_prepare(request).ok:
-        raise ApiError(400, "BadRequest", "Upgrade request required")
-    await socket.prepare(request)
-    protocol = socket.ws_protocol or V1
-    env, cwd = target
-    try:
-        await run(socket, protocol, command, env, cwd, streams)
-    except ConnectionError:  # the client went away; run() already killed the command
-        pass
-    finally:
-        await socket.close()
-    return socket
+@dataclass(frozen=True)
+class PodExec:
+    """``GET|POST /api/v1/namespaces/{namespace}/pods/{name}/exec`` (WebSocket upgrade only), from store and node."""
+
+    store: Store
+    node: Node | None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        query = request.query
+        command = query.getall("command", [])
+        streams = {key: query_bool(query, key) for key in ("stdin", "stdout", "stderr", "tty")}
+        pod = self.store.get("pods", namespace, name)
+        container = choose_container(pod, query.get("container", ""))
+        if not command:
+            raise ApiError(400, "BadRequest", "you must specify at least 1 command")
+        if not (streams["stdin"] or streams["stdout"] or streams["stderr"]):
+            raise ApiError(400, "BadRequest", "you must specify at least one of stdin, stdout, stderr")
+        target = self.node.exec_target(namespace, name, container) if self.node else None
+        if target is None:
+            raise ApiError(400, "BadRequest", f'container not found ("{container}")')
+        socket = web.WebSocketResponse(protocols=PROTOCOLS)
+        if not socket.can_prepare(request).ok:
+            raise ApiError(400, "BadRequest", "Upgrade request required")
+        await socket.prepare(request)
+        protocol = socket.ws_protocol or V1
+        try:
+            await run(socket, protocol, command, target, streams)
+        except ConnectionError:  # the client went away; run() already killed the command
+            pass
+        finally:
+            await socket.close()
+        return socket
 
 
 async def run(
-    socket: web.WebSocketResponse,
-    protocol: str,
-    command: list[str],
-    env: dict[str, str],
-    cwd: Path,
-    streams: dict[str, bool],
+    socket: web.WebSocketResponse, protocol: str, command: list[str], target: ExecTarget, streams: dict[str, bool]
 ) -> None:
-    problem = exec_problem(command[0], env, cwd)
+    problem = target.problem(command[0])
     if problem:
         await socket.send_bytes(bytes([ERROR]) + start_failure(protocol, problem))
         return
-    pipe, nowhere = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
-    stderr = asyncio.subprocess.STDOUT if streams["tty"] else pipe if streams["stderr"] else nowhere
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=cwd,
-        env=env,
-        stdin=pipe if streams["stdin"] else nowhere,
-        stdout=pipe if streams["stdout"] or streams["tty"] else nowhere,
-        stderr=stderr,
-        start_new_session=True,  # its own process group: a client that goes away takes the whole command down
-    )
+    process = await target.spawn(command, stdin=streams["stdin"], stdout=streams["stdout"], stderr=streams["stderr"],
+                                 tty=streams["tty"])
     outputs = [
         pump(stream, channel, socket)
         for stream, channel in ((process.stdout, STDOUT), (process.stderr, STDERR))
@@ -148,8 +137,7 @@ async def run(
     finally:
         reader.cancel()
         if process.returncode is None:  # the client went away first: no orphan process
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            kill_group(process)
             await process.wait()
     status = exit_status(protocol, command, code if code >= 0 else 128 - code)
     if status is not None:
@@ -177,5 +165,4 @@ async def read_client(socket: web.WebSocketResponse, process: asyncio.subprocess
         elif channel == CLOSE and protocol == V5 and payload[:1] == bytes([STDIN]) and process.stdin is not None:
             process.stdin.close()
     if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        kill_group(process)
