@@ -1,4 +1,4 @@
-"""compose/rewrite-kubeconfig.sh on a kubeconfig the emulator wrote, then used by real clients; and k3s-setup.sh.
+"""compose/rewrite-kubeconfig.sh on a kubeconfig the emulator wrote, then used by real clients; k3s-setup.sh on it.
 
 The emulator plays k3s: with TLS its kubeconfig says ``server: https://127.0.0.1:PORT`` and carries a CA and a
 token, and its certificate also names ``localhost`` — as k3s's names ``k3s`` with ``--tls-san k3s``. Rewriting the
@@ -8,6 +8,7 @@ server to ``https://localhost:PORT`` is the same move the one-shot makes to ``ht
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.hooks.kubernetes import KubernetesHook
 from tests.support.compose import SETUP_SCRIPT, run_rewrite
+from tests.support.emulator import needs_kubectl
 
 
 @pytest.fixture
@@ -120,8 +122,32 @@ def test_a_missing_source_or_a_multi_cluster_kubeconfig_is_refused(emulator: Emu
 
 
 def test_the_setup_script_is_valid_posix_sh_and_uses_the_rewrite_script() -> None:
-    # The rest of k3s-setup.sh (kubectl against k3s, RBAC) needs a real cluster: it is not run here.
     assert subprocess.run(["sh", "-n", str(SETUP_SCRIPT)], capture_output=True, check=False).returncode == 0
     text = SETUP_SCRIPT.read_text()
     assert 'sh "$here/rewrite-kubeconfig.sh" "$SOURCE" "$TARGET" "$SERVER"' in text
     assert 'kubectl apply -f "$here/kpo-demo-rbac.yaml"' in text
+
+
+@needs_kubectl
+def test_the_setup_script_runs_on_the_emulator_up_to_the_rbac_step(emulator: Emulator, tmp_path: Path) -> None:
+    # With real kubectl: the rewrite, the API server's /readyz and the node's Ready condition all pass on the
+    # emulator. It serves no RBAC API, so `kubectl apply` fails there, and the script must stop with that error.
+    target = tmp_path / "config"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "K3S_KUBECONFIG_SOURCE": str(emulator.kubeconfig_path),
+        "K3S_KUBECONFIG_TARGET": str(target),
+        "K3S_SERVER_URL": renamed(emulator),
+    }
+    result = subprocess.run(["sh", str(SETUP_SCRIPT)], env=env, capture_output=True, text=True, timeout=120,
+                            check=False)  # fmt: skip
+    assert result.stdout.splitlines()[:4] == [
+        f"ok: k3s wrote {emulator.kubeconfig_path}",
+        f"wrote {target} (server {renamed(emulator)})",
+        f"ok: API server at {renamed(emulator)}",
+        "ok: the node is Ready",
+    ], result.stdout + result.stderr
+    assert result.returncode != 0 and "kpo-demo-rbac.yaml" in result.stderr
+    assert "k3s is ready for Airflow" not in result.stdout
+    assert yaml.safe_load(target.read_text())["clusters"][0]["cluster"]["server"] == renamed(emulator)
