@@ -32,7 +32,8 @@ with DAG(
     KubernetesPodOperator.partial(
         task_id="long_pod",
         name="long-pod",
-        namespace="default",
+        # No namespace: the connection's "namespace" extra decides (kpo-demo in docker-compose.yaml), else the
+        # kubeconfig context's, else "default".
         image="python:3.12-slim",
         cmds=["python", "-c"],
         labels={"app": "airflow"},
