@@ -7,7 +7,7 @@ reported (a typed reason, the last log lines).
 
 Facts it handles:
 
-* Every argument error is raised before any pod exists: pod arguments are validated into a ``PodRequest`` first.
+* Every argument error is raised before any pod exists: pod arguments are validated into ``PodArguments`` first.
 * The pod name and namespace go to XCom (``pod_name``, ``pod_namespace``) before deferring, so the pod can always be
   found, including by ``resume_execution`` when Airflow fails the task without calling our resume method
   (``next_method="__fail__"`` after a trigger crash): there the pod is deleted per ``on_finish_action`` before the
@@ -35,7 +35,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, KubernetesHook
 from airflow_kpo_deferrable.logs import copy_logs
 from airflow_kpo_deferrable.outcome import Outcome, PodResult, describe
-from airflow_kpo_deferrable.pod_spec import PodIdentity, PodRequest, build_pod, identity_labels, pod_name
+from airflow_kpo_deferrable.podspec import PodArguments, PodIdentity, build_pod, identity_labels, pod_name
 from airflow_kpo_deferrable.triggers.pod import PodTrigger, first_result
 from airflow_kpo_deferrable.watcher import RETRYABLE_STATUS
 
@@ -201,11 +201,35 @@ class KubernetesPodOperator(BaseOperator):
             cluster_context=self.cluster_context,
         )
 
-    def pod_request(self) -> PodRequest:
-        """Validate every pod-shaping argument (after templating) into one request; raises before any I/O."""
-        values = {field: getattr(self, field) for field in PodRequest.model_fields if hasattr(self, field)}
-        values["base_container_name"] = self.base_container_name
-        return PodRequest(**values)
+    def pod_arguments(self) -> PodArguments:
+        """Validate every pod-shaping argument (after templating) into one model; raises before any I/O."""
+        return PodArguments(
+            image=self.image,
+            cmds=self.cmds,
+            arguments=self.arguments,
+            env_vars=self.env_vars,
+            env_from=self.env_from,
+            labels=self.labels,
+            annotations=self.annotations,
+            container_resources=self.container_resources,
+            volumes=self.volumes,
+            volume_mounts=self.volume_mounts,
+            node_selector=self.node_selector,
+            affinity=self.affinity,
+            tolerations=self.tolerations,
+            service_account_name=self.service_account_name,
+            image_pull_secrets=self.image_pull_secrets,
+            image_pull_policy=self.image_pull_policy,
+            security_context=self.security_context,
+            container_security_context=self.container_security_context,
+            init_containers=self.init_containers,
+            pod_template_file=self.pod_template_file,
+            pod_template_dict=self.pod_template_dict,
+            full_pod_spec=self.full_pod_spec,
+            active_deadline_seconds=self.active_deadline_seconds,
+            termination_grace_period=self.termination_grace_period,
+            base_container_name=self.base_container_name,
+        )
 
     @staticmethod
     def identity(context: Context) -> PodIdentity:
@@ -221,7 +245,7 @@ class KubernetesPodOperator(BaseOperator):
     # -- execute -----------------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        request = self.pod_request()
+        request = self.pod_arguments()
         identity = self.identity(context)
         hook = KubernetesHook(self.cluster)
         namespace = self.namespace or hook.default_namespace() or "default"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_kpo_deferrable import KubernetesPodOperator
-from airflow_kpo_deferrable.pod_spec import PodSpecError
+from airflow_kpo_deferrable.podspec import PodSpecError
 
 
 def test_unknown_on_finish_action_names_the_choices() -> None:
@@ -16,7 +16,7 @@ def test_unknown_on_finish_action_names_the_choices() -> None:
 def test_pod_arguments_are_validated_together() -> None:
     operator = KubernetesPodOperator(task_id="t", image="busybox", cmds="echo hi", labels={"bad key": "x"})
     with pytest.raises(PodSpecError) as error:
-        operator.pod_request()
+        operator.pod_arguments()
     assert "cmds" in str(error.value) and "labels" in str(error.value)
 
 
@@ -24,4 +24,4 @@ def test_provider_defaults_are_kept() -> None:
     operator = KubernetesPodOperator(task_id="t", image="busybox")
     assert operator.kubernetes_conn_id == "kubernetes_default"
     assert (operator.on_finish_action, operator.startup_timeout_seconds, operator.deferrable) == ("delete_pod", 120, True)
-    assert operator.pod_request().image == "busybox"
+    assert operator.pod_arguments().image == "busybox"

@@ -28,12 +28,12 @@ from kubernetes.client import (
     V1VolumeMount,
 )
 
-from airflow_kpo_deferrable.pod_spec import (
+from airflow_kpo_deferrable.podspec import (
     MANAGED_BY_LABEL,
     MANAGED_BY_SELECTOR,
     PYDANTIC_MODELS,
     PodIdentity,
-    PodRequest,
+    PodArguments,
     PodSpecError,
     build_pod,
     identity_labels,
@@ -50,11 +50,11 @@ IDENTITY = PodIdentity(
 )
 
 
-def request(**arguments: Any) -> PodRequest:
+def request(**arguments: Any) -> PodArguments:
     """The way the operator builds it: every field passed, unset ones as None."""
-    values: dict[str, Any] = dict.fromkeys(PodRequest.model_fields)
+    values: dict[str, Any] = dict.fromkeys(PodArguments.model_fields)
     values["base_container_name"] = "base"
-    return PodRequest(**values | arguments)
+    return PodArguments(**values | arguments)
 
 
 def base_container(pod: dict[str, Any], name: str = "base") -> dict[str, Any]:
@@ -277,7 +277,7 @@ def test_invalid_arguments_are_explained(arguments: dict[str, Any], fragments: l
         pytest.skip("kubernetes < 37 models word this differently (1 becomes '1'; a missing field is named first)")
     arguments = {"image": "busybox:1.36"} | arguments if "image" not in arguments and arguments else arguments
     with pytest.raises(PodSpecError) as caught:
-        request(**arguments)
+        pod_dict(request(**arguments), IDENTITY, name="p")
     assert isinstance(caught.value, ValueError)
     for fragment in fragments:
         assert fragment in str(caught.value)
@@ -301,12 +301,16 @@ def write(path: Path, text: str) -> str:
 
 
 def test_template_file_that_is_not_yaml_or_not_a_pod(tmp_path: Path) -> None:
-    with pytest.raises(PodSpecError, match="is not valid YAML"):
-        request(pod_template_file=write(tmp_path / "bad.yaml", "spec: [unclosed\n"))
+    def build(text: str, file: str = "pod.yaml") -> None:
+        pod_dict(request(pod_template_file=write(tmp_path / file, text)), IDENTITY, name="p")
+
+    with pytest.raises(PodSpecError, match="is not valid YAML") as caught:
+        build("spec: [unclosed\n")
+    assert len(caught.value.problems) == 1 and "line 2, column 1" in str(caught.value)
     with pytest.raises(PodSpecError, match="holds list, not a Pod manifest"):
-        request(pod_template_file=write(tmp_path / "list.yaml", "- a\n- b\n"))
+        build("- a\n- b\n")
     with pytest.raises(PodSpecError, match="kind is 'Job'"):
-        request(pod_template_file=write(tmp_path / "job.yaml", "apiVersion: batch/v1\nkind: Job\n"))
+        build("apiVersion: batch/v1\nkind: Job\n")
 
 
 # -- names and labels ----------------------------------------------------------------------------------------------
@@ -560,7 +564,7 @@ def test_base_container_is_added_when_the_template_lacks_it() -> None:
 def test_template_base_container_with_another_name() -> None:
     template = {"spec": {"containers": [{"name": "main", "image": "ghcr.io/acme/etl:1.0"}]}}
     with pytest.raises(PodSpecError, match=r"containers are \[.main.\]: set base_container_name"):
-        request(pod_template_dict=template)
+        pod_dict(request(pod_template_dict=template), IDENTITY, name="p")
     pod = pod_dict(request(pod_template_dict=template, base_container_name="main", cmds=["go"]), IDENTITY, name="p")
     assert pod["spec"]["containers"] == [{"name": "main", "image": "ghcr.io/acme/etl:1.0", "command": ["go"]}]
 
