@@ -3,6 +3,7 @@
 ``problems`` (the error type) → ``names`` (pod name, identity labels) → ``quantities`` → ``convert`` (client models
 and dicts → camelCase data) → ``templates`` → ``merge`` (the layering rules) → ``arguments`` (validation of each
 argument, no I/O) → ``checks`` (rules on the merged pod) → ``plan`` (load the template, merge once, check once).
+``secrets`` (Secrets on the base container) and ``xcom`` (the XCom sidecar's pod shape) sit beside ``merge``.
 """
 
 from airflow_kpo_deferrable.podspec.arguments import PodArguments
@@ -18,6 +19,7 @@ from airflow_kpo_deferrable.podspec.names import (
 )
 from airflow_kpo_deferrable.podspec.plan import build_pod, pod_dict
 from airflow_kpo_deferrable.podspec.problems import PodSpecError, Problem
+from airflow_kpo_deferrable.podspec.secrets import Secret
 
 __all__ = [
     "MANAGED_BY_LABEL",
@@ -28,6 +30,7 @@ __all__ = [
     "PodIdentity",
     "PodSpecError",
     "Problem",
+    "Secret",
     "build_pod",
     "identity_labels",
     "pod_dict",

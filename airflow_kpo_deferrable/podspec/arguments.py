@@ -20,9 +20,12 @@ from typing import Any
 from kubernetes.client import (
     V1Affinity,
     V1Container,
+    V1ContainerPort,
     V1EnvFromSource,
     V1EnvVar,
+    V1HostAlias,
     V1LocalObjectReference,
+    V1PodDNSConfig,
     V1PodSecurityContext,
     V1ResourceRequirements,
     V1SecurityContext,
@@ -38,13 +41,17 @@ from airflow_kpo_deferrable.podspec.names import (
     DNS_SUBDOMAIN,
     MAX_NAME_LENGTH,
     label_value_problem,
+    pod_name_problem,
     qualified_name_problem,
 )
 from airflow_kpo_deferrable.podspec.problems import PodSpecError, Problem, fail
 from airflow_kpo_deferrable.podspec.quantities import resource_problems
+from airflow_kpo_deferrable.podspec.secrets import secret_spec
 from airflow_kpo_deferrable.podspec.templates import template
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
 
 # The portable (pre-1.32 strict) rule: a C identifier that may also contain '-' and '.'.
 ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
@@ -58,6 +65,9 @@ IMAGE = re.compile(
 
 _LIST_MODELS = {
     "env_from": V1EnvFromSource,
+    "ports": V1ContainerPort,
+    "host_aliases": V1HostAlias,
+    "pod_runtime_info_envs": V1EnvVar,
     "volumes": V1Volume,
     "volume_mounts": V1VolumeMount,
     "tolerations": V1Toleration,
@@ -67,6 +77,24 @@ _MODELS = {
     "affinity": V1Affinity,
     "security_context": V1PodSecurityContext,
     "container_security_context": V1SecurityContext,
+    "xcom_sidecar_container_security_context": V1SecurityContext,
+    "dns_config": V1PodDNSConfig,
+}
+# Arguments that must be one of a fixed set of strings, with the set.
+_CHOICES = {
+    "image_pull_policy": PULL_POLICIES,
+    "dnspolicy": DNS_POLICIES,
+    "termination_message_policy": TERMINATION_MESSAGE_POLICIES,
+}
+# Arguments that name an object: (pattern, what it must be, an example).
+_OBJECT_NAMES = {
+    "service_account_name": (DNS_SUBDOMAIN, 253, "a lowercase DNS subdomain", "airflow-worker"),
+    "runtime_class_name": (DNS_SUBDOMAIN, 253, "a lowercase DNS subdomain", "gvisor"),
+    "priority_class_name": (DNS_SUBDOMAIN, 253, "a lowercase DNS subdomain", "high-priority"),
+    "hostname": (DNS_LABEL, 63, "a DNS label (up to 63 lowercase letters, digits and '-')", "worker-1"),
+    "subdomain": (DNS_LABEL, 63, "a DNS label (up to 63 lowercase letters, digits and '-')", "jobs"),
+    "schedulername": (DNS_SUBDOMAIN, 253, "a scheduler's name, a lowercase DNS subdomain", "default-scheduler"),
+    "namespace": (DNS_LABEL, 63, "a DNS-1123 label (up to 63 lowercase letters, digits and '-')", "data-jobs"),
 }
 
 
@@ -113,6 +141,25 @@ class PodArguments(BaseModel):
     active_deadline_seconds: int | None = None
     termination_grace_period: int | None = None
     base_container_name: str = "base"
+    name: str | None = None
+    namespace: str | None = None
+    ports: list[dict[str, Any]] | None = None
+    hostnetwork: bool = False
+    dnspolicy: str | None = None
+    dns_config: dict[str, Any] | None = None
+    hostname: str | None = None
+    subdomain: str | None = None
+    schedulername: str | None = None
+    host_aliases: list[dict[str, Any]] | None = None
+    runtime_class_name: str | None = None
+    priority_class_name: str | None = None
+    automount_service_account_token: bool | None = None
+    pod_runtime_info_envs: list[dict[str, Any]] | None = None
+    termination_message_policy: str = "File"
+    configmaps: list[str] | None = None
+    secrets: list[dict[str, Any]] | None = None
+    do_xcom_push: bool = False
+    xcom_sidecar_container_security_context: dict[str, Any] | None = None
 
     def __init__(self, **arguments: Any) -> None:
         try:
@@ -171,7 +218,7 @@ class PodArguments(BaseModel):
             raise fail(*bad)
         return env
 
-    @field_validator("env_from", "volumes", "volume_mounts", "tolerations", "init_containers", mode="before")
+    @field_validator(*_LIST_MODELS, mode="before")
     @classmethod
     def _model_lists(cls, value: Any, info: ValidationInfo) -> list[dict[str, Any]] | None:
         if not value:
@@ -180,7 +227,7 @@ class PodArguments(BaseModel):
         require_list(info.field_name, value, f"{element.__name__} objects or dicts")
         return convert(info.field_name, list(value), list[element])
 
-    @field_validator("affinity", "security_context", "container_security_context", mode="before")
+    @field_validator(*_MODELS, mode="before")
     @classmethod
     def _models(cls, value: Any, info: ValidationInfo) -> dict[str, Any] | None:
         if not value:
@@ -204,11 +251,15 @@ class PodArguments(BaseModel):
             return None
         if not isinstance(value, dict):
             raise fail(f"{info.field_name} must be a dict of strings, got {type(value).__name__} {value!r}")
+        if info.field_name == "labels":  # the provider sends a None label value as "" (an empty value)
+            value = {key: "" if item is None else item for key, item in value.items()}
         problems = []
         for key, item in value.items():
             if problem := qualified_name_problem(key):
                 problems.append(f"{info.field_name} key {key!r}: {problem}")
-            if problem := label_value_problem(item):
+            if item is None:
+                problems.append(f"{info.field_name}[{key!r}] is None: write '' for an empty value, or remove the key")
+            elif problem := label_value_problem(item):
                 problems.append(f"{info.field_name}[{key!r}] = {item!r}: {problem}")
         if problems:
             raise fail(*problems)
@@ -245,25 +296,79 @@ class PodArguments(BaseModel):
         refs = [{"name": item} if isinstance(item, str) else item for item in value]
         return convert("image_pull_secrets", refs, list[V1LocalObjectReference])
 
-    @field_validator("image_pull_policy", mode="before")
+    @field_validator(*_CHOICES, mode="before")
     @classmethod
-    def _pull_policy(cls, value: Any) -> str | None:
+    def _choice(cls, value: Any, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        if value not in PULL_POLICIES:
-            fix = next((p for p in PULL_POLICIES if isinstance(value, str) and p.lower() == value.lower()), None)
+        choices = _CHOICES[info.field_name]
+        if value not in choices:
+            fix = next((p for p in choices if isinstance(value, str) and p.lower() == value.lower()), None)
             hint = f"; did you mean {fix!r}?" if fix else ""
-            raise fail(f"image_pull_policy={value!r} must be one of {', '.join(PULL_POLICIES)}{hint}")
+            raise fail(f"{info.field_name}={value!r} must be one of {', '.join(choices)}{hint}")
         return value
 
-    @field_validator("service_account_name", mode="before")
+    @field_validator(*_OBJECT_NAMES, mode="before")
     @classmethod
-    def _service_account(cls, value: Any) -> str | None:
-        if value is None:
+    def _object_name(cls, value: Any, info: ValidationInfo) -> str | None:
+        if value is None or value == "":
             return None
-        if not isinstance(value, str) or len(value) > 253 or not DNS_SUBDOMAIN.fullmatch(value):
-            raise fail(f"service_account_name={value!r} must be a lowercase DNS subdomain such as 'airflow-worker'")
+        pattern, longest, rule, example = _OBJECT_NAMES[info.field_name]
+        if not isinstance(value, str) or len(value) > longest or not pattern.fullmatch(value):
+            raise fail(
+                f"{info.field_name}={value!r} must be {rule}, starting and ending with a letter or digit, "
+                f"such as {example!r}"
+            )
         return value
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> str | None:
+        if not value:
+            return None
+        if problem := pod_name_problem(value):
+            raise PodSpecError([problem])
+        return value
+
+    @field_validator("hostnetwork", "do_xcom_push", "automount_service_account_token", mode="before")
+    @classmethod
+    def _bool(cls, value: Any, info: ValidationInfo) -> bool | None:
+        if value is None and info.field_name == "automount_service_account_token":
+            return None
+        if not isinstance(value, bool):
+            raise fail(f"{info.field_name}={value!r} must be True or False")
+        return value
+
+    @field_validator("configmaps", mode="before")
+    @classmethod
+    def _configmaps(cls, value: Any) -> list[str] | None:
+        if not value:
+            return None
+        require_list("configmaps", value, "ConfigMap names")
+        bad = [
+            f"configmaps[{i}]={item!r} must be the name of a ConfigMap (a lowercase DNS subdomain such as 'etl-env')"
+            for i, item in enumerate(value)
+            if not isinstance(item, str) or len(item) > 253 or not DNS_SUBDOMAIN.fullmatch(item)
+        ]
+        if bad:
+            raise fail(*bad)
+        return list(value)
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _secrets(cls, value: Any) -> list[dict[str, Any]] | None:
+        if not value:
+            return None
+        require_list("secrets", value, "Secret objects")
+        specs, problems = [], []
+        for index, item in enumerate(value):
+            spec, found = secret_spec(index, item)
+            problems += found
+            if spec is not None:
+                specs.append(spec)
+        if problems:
+            raise PodSpecError(problems)
+        return specs
 
     @field_validator("base_container_name", mode="before")
     @classmethod

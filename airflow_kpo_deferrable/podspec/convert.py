@@ -89,7 +89,9 @@ def _dropped_fields(path: str, given: Any, kept: Any) -> list[str]:
                 problems += _dropped_fields(f"{path}.{key}", value, kept[key])
         return problems
     if isinstance(given, list) and isinstance(kept, list):
-        return [p for i, (a, b) in enumerate(zip(given, kept, strict=False)) for p in _dropped_fields(f"{path}[{i}]", a, b)]
+        return [
+            p for i, (a, b) in enumerate(zip(given, kept, strict=False)) for p in _dropped_fields(f"{path}[{i}]", a, b)
+        ]
     return []
 
 
@@ -113,6 +115,13 @@ def convert(argument: str, value: Any, annotation: Any) -> Any:
 
 def require_list(argument: str, value: Any, element: str) -> None:
     """Raise unless ``value`` is a list or tuple; a bare string gets the list it was probably meant to be."""
+    if isinstance(value, str) and value.strip().startswith("[") and value.strip().endswith("]"):
+        # A template such as "{{ params.args }}" renders to the text of a list unless the DAG renders native objects.
+        message = (
+            f"{argument} is the string {value!r}, the text of a list: a Jinja template renders to a string; set "
+            f"render_template_as_native_obj=True on the DAG so {argument} renders to a list, or pass the list itself"
+        )
+        raise PodSpecError([Problem(argument, message)])
     if isinstance(value, str):
         # A bare string is the classic mistake (cmds="echo hi"): Kubernetes would need one item per word.
         words = shlex.split(value) if element == "strings" else [value]

@@ -1,52 +1,83 @@
-"""How a pod is layered: templates, then the operator's arguments, merged by fixed rules.
+"""How a pod is layered: templates, then the operator's arguments, merged by the provider's rules.
 
-Layers, lowest first: ``pod_template_file``, ``pod_template_dict``, ``full_pod_spec``, the operator's arguments, the
-identity labels. Dicts merge key by key; lists of named things merge by name (containers field by field; a volume,
-env var, mount or pull secret of the same name is replaced whole, as its sources are exclusive); ``tolerations`` and
-``envFrom`` add up; any other list is replaced.
+Why: for the same arguments our pod must equal the provider's (``PodGenerator.reconcile_pods``), so a DAG moved
+over builds the same pod. Layers, lowest first: ``pod_template_file``, ``pod_template_dict``, ``full_pod_spec``, the
+operator's arguments; an upper layer's field is "given" when it is present and not ``None``.
+
+=====================================  ===========================================================================
+Field                                  Rule (upper = the higher layer)
+=====================================  ===========================================================================
+``metadata.labels``, ``annotations``   key by key; the upper value wins
+``metadata.finalizers``,               lower items, then upper items
+``ownerReferences``, ``managedFields``
+other ``metadata`` fields              upper wins when given (so a template's ``name`` and ``namespace`` are kept
+                                       when the arguments give none)
+``spec.containers``                    matched by ``name`` (a container only in upper is appended, in its order)
+``spec.initContainers``                matched by ``name``: lower order, unmatched upper ones appended
+``spec.volumes``                       lower items, then upper items (two volumes of one name are an error)
+other ``spec`` fields                  upper replaces lower whole when given: ``tolerations``, ``nodeSelector``,
+                                       ``affinity``, ``securityContext``, ``imagePullSecrets``, ``hostAliases``...
+container ``env``, ``envFrom``,        lower items, then upper items (Kubernetes uses the last of two same-named
+``volumeMounts``, ``ports``,           env vars, so an argument's env var overrides a template's)
+``volumeDevices``
+other container fields                 upper replaces lower whole when given: ``resources``, ``securityContext``,
+                                       ``command``, ``args``, ``image``...
+=====================================  ===========================================================================
+
+Differences from the provider, chosen (listed in the README): containers are matched by name, not by position (the
+provider merges the arguments into the template's *first* container and renames it); an explicit false or zero in an
+upper layer (``automount_service_account_token=False``, ``termination_grace_period=0``) wins, where the provider's
+rule lets any falsy value fall through to the template's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# Lists merged item by item on this key; any other list of an upper layer replaces the lower one.
-_LIST_KEYS = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "volumes": "name",
-    "env": "name",
-    "imagePullSecrets": "name",
-    "volumeMounts": "mountPath",
-    "ports": "containerPort",
-}
-_MERGED_ITEMS = frozenset({"containers", "initContainers", "ephemeralContainers"})
-_ADDED_LISTS = frozenset({"tolerations", "envFrom"})
+_APPENDED_METADATA = frozenset({"finalizers", "ownerReferences", "managedFields"})
+_KEYED_METADATA = frozenset({"labels", "annotations"})
+_APPENDED_CONTAINER = frozenset({"env", "envFrom", "volumeMounts", "ports", "volumeDevices"})
 
 
-def merge(lower: Any, upper: Any, key: str | None = None) -> Any:
-    """``upper`` over ``lower``: dicts key by key, named lists item by item, ``_ADDED_LISTS`` added up."""
-    if upper is None:
-        return lower
-    if isinstance(lower, dict) and isinstance(upper, dict):
-        merged = dict(lower)
-        for name, value in upper.items():
-            merged[name] = merge(lower.get(name), value, name)
-        return merged
-    if isinstance(lower, list) and isinstance(upper, list):
-        if key in _LIST_KEYS:
-            by = _LIST_KEYS[key]
-            merged_list = list(lower)
-            for item in upper:
-                index = next((i for i, old in enumerate(merged_list) if old.get(by) == item.get(by)), None)
-                if index is None:
-                    merged_list.append(item)
-                elif key in _MERGED_ITEMS:
-                    merged_list[index] = merge(merged_list[index], item)
-                else:  # a volume or env var is one choice of source: mixing two would be invalid
-                    merged_list[index] = item
-            return merged_list
-        if key in _ADDED_LISTS:
-            return lower + [item for item in upper if item not in lower]
-    return upper
+def _fields(lower: dict[str, Any], upper: dict[str, Any], appended: frozenset[str], keyed: frozenset[str]) -> dict:
+    merged = dict(lower)
+    for key, value in upper.items():
+        if value is None:
+            continue
+        if key in appended and lower.get(key):
+            merged[key] = [*lower[key], *value]
+        elif key in keyed and lower.get(key):
+            merged[key] = {**lower[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def merge_container(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:
+    return _fields(lower, upper, _APPENDED_CONTAINER, frozenset())
+
+
+def _by_name(lower: list[dict[str, Any]], upper: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lower containers in order, each merged with the upper one of its name; then the upper-only ones."""
+    uppers = {c.get("name"): c for c in upper}
+    merged = [merge_container(c, uppers[c.get("name")]) if c.get("name") in uppers else c for c in lower]
+    names = {c.get("name") for c in lower}
+    return merged + [c for c in upper if c.get("name") not in names]
+
+
+def _spec(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:
+    merged = _fields(lower, upper, frozenset({"volumes"}), frozenset())
+    for key in ("containers", "initContainers"):
+        if lower.get(key) and upper.get(key):
+            merged[key] = _by_name(lower[key], upper[key])
+    return merged
+
+
+def merge_pods(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:
+    """``upper`` over ``lower`` (camelCase pod data; neither is changed)."""
+    merged = _fields(lower, upper, frozenset(), frozenset())
+    merged["metadata"] = _fields(
+        lower.get("metadata") or {}, upper.get("metadata") or {}, _APPENDED_METADATA, _KEYED_METADATA
+    )
+    merged["spec"] = _spec(lower.get("spec") or {}, upper.get("spec") or {})
+    return merged

@@ -5,8 +5,10 @@ apart from pods of other tries; and its name becomes its hostname, so it must be
 
 Facts it handles:
 
-* Label values derived from Airflow ids (run ids contain ``:`` and ``+``) are made label-safe; whenever a value had to
-  change it gets a short hash suffix, so two distinct ids never share a label value.
+* Label values derived from Airflow ids (run ids contain ``:`` and ``+``) are made label-safe exactly as the provider
+  does (``make_safe_label_value``): whenever a value had to change it gets a hash suffix, so two distinct ids never
+  share a label value, and selectors written for the provider's pods match ours.
+* Pod names from task ids are slugified as the provider does (``python-slugify``, an Airflow dependency).
 * Label and annotation keys are ``[prefix/]name``: the prefix a DNS subdomain, the name 1-63 characters.
 """
 
@@ -19,6 +21,9 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from airflow.version import version as airflow_version
+from slugify import slugify
+
 from airflow_kpo_deferrable.podspec.problems import PodSpecError, Problem
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -27,6 +32,7 @@ MANAGED_BY_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 
 MAX_NAME_LENGTH = 63
 SUFFIX_LENGTH = 8
+LABEL_HASH_LENGTH = 9
 
 LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -45,28 +51,43 @@ class PodIdentity:
 
 
 def safe_label_value(value: str) -> str:
-    """``value`` as a valid label value; a changed value gets a hash suffix so distinct inputs stay distinct."""
-    cleaned = re.sub(r"[^-A-Za-z0-9_.]", "-", value).strip("-_.")
+    """``value`` as a valid label value, in the provider's form (so users' label selectors keep matching).
+
+    Characters a label value may not hold are removed (and any leading/trailing non-alphanumerics); whenever that
+    changed the value, or it is longer than 63, it is cut to 53 characters and ``-`` plus the first 9 hex digits of
+    the original's MD5 are appended, so two distinct ids never share a label value.
+    """
+    cleaned = re.sub(r"[^-A-Za-z0-9_.]", "", value)
+    cleaned = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", cleaned)
     if cleaned == value and len(value) <= MAX_NAME_LENGTH:
         return value
-    digest = hashlib.sha256(value.encode()).hexdigest()[:SUFFIX_LENGTH]
-    head = cleaned[: MAX_NAME_LENGTH - SUFFIX_LENGTH - 1].rstrip("-_.")
-    return f"{head}-{digest}" if head else digest
+    digest = hashlib.md5(value.encode(), usedforsecurity=False).hexdigest()[:LABEL_HASH_LENGTH]
+    return f"{cleaned[: MAX_NAME_LENGTH - LABEL_HASH_LENGTH - 1]}-{digest}"
 
 
 def identity_labels(identity: PodIdentity) -> dict[str, str]:
-    """The labels that say which task try owns a pod (the provider's names) plus our managed-by label."""
+    """The labels that say which task try owns a pod (the provider's names and values) plus our managed-by label."""
     labels = {
         "dag_id": identity.dag_id,
         "task_id": identity.task_id,
         "run_id": identity.run_id,
         "kubernetes_pod_operator": "True",
-        "try_number": str(identity.try_number),
     }
     if identity.map_index >= 0:
         labels["map_index"] = str(identity.map_index)
+    labels["try_number"] = str(identity.try_number)
     safe = {key: safe_label_value(value) for key, value in labels.items()}
     return safe | {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+
+
+def airflow_labels(in_cluster: bool) -> dict[str, str]:
+    """The provider's two build labels: the Airflow version (``+`` made ``-``) and whether the client is in-cluster."""
+    return {"airflow_version": airflow_version.replace("+", "-"), "airflow_kpo_in_cluster": str(in_cluster)}
+
+
+def task_pod_name(task_id: str) -> str:
+    """A pod name from a task id, the provider's way (slugified, lowercase); ``pod`` when nothing is left."""
+    return slugify(task_id, lowercase=True)[:MAX_NAME_LENGTH].strip(".-") or "pod"
 
 
 def pod_name(name: str | None, task_id: str, random_suffix: bool) -> str:
@@ -79,12 +100,12 @@ def pod_name(name: str | None, task_id: str, random_suffix: bool) -> str:
             raise PodSpecError([problem])
         base = name
     else:
-        base = re.sub(r"[^a-z0-9-]+", "-", task_id.lower()).strip("-") or "pod"
+        base = task_pod_name(task_id)
     if not random_suffix:
         return base[:MAX_NAME_LENGTH].rstrip("-.")
     alphabet = string.ascii_lowercase + string.digits
     suffix = "".join(secrets.choice(alphabet) for _ in range(SUFFIX_LENGTH))
-    return f"{base[: MAX_NAME_LENGTH - SUFFIX_LENGTH - 1].rstrip('-.')}-{suffix}"
+    return f"{base[: MAX_NAME_LENGTH - SUFFIX_LENGTH - 1].strip('-.')}-{suffix}"
 
 
 def pod_name_problem(name: Any) -> Problem | None:

@@ -18,7 +18,6 @@ from kubernetes.client import ApiException, CoreV1Api
 from kubernetes.watch import Watch
 
 from airflow_kpo_deferrable.emulator import Emulator
-
 from tests.support.emulator import wait_for
 
 pytestmark = pytest.mark.timeout(60)
