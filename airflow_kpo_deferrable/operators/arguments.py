@@ -221,9 +221,11 @@ class KubernetesPodArguments(BaseOperator):
                 AirflowProviderDeprecationWarning,
                 stacklevel=2,
             )
+        reattach_given = reattach_on_restart
         if durable is None:
             durable = True if reattach_on_restart is None else reattach_on_restart
         super().__init__(**kwargs)
+        self._reattach_given = reattach_given
         self.kubernetes_conn_id = kubernetes_conn_id
         self.namespace = namespace
         self.image = image
@@ -244,6 +246,7 @@ class KubernetesPodArguments(BaseOperator):
         self.reattach_on_restart = durable
         self.startup_timeout_seconds = startup_timeout_seconds
         self.startup_check_interval_seconds = startup_check_interval_seconds
+        self._schedule_timeout_given = schedule_timeout_seconds
         self.schedule_timeout_seconds = schedule_timeout_seconds or startup_timeout_seconds
         self.get_logs = get_logs
         self.base_container_name = base_container_name or self.BASE_CONTAINER_NAME
@@ -313,6 +316,8 @@ class KubernetesPodArguments(BaseOperator):
         values = {name: getattr(self, name) for name in _BEHAVIOUR}
         values["skip_on_exit_code"] = self._skip_on_exit_code_given
         values["callbacks"] = self._callbacks_given
+        values["schedule_timeout_seconds"] = self._schedule_timeout_given
+        values["reattach_on_restart"] = self._reattach_given
         return values
 
     def _check(self, *, rendered: bool) -> None:
@@ -325,9 +330,25 @@ class KubernetesPodArguments(BaseOperator):
             pod = {k: v for k, v in pod.items() if k not in templated or not _has_template(v)}
         problems: list[Problem] = behaviour_problems(behaviour)
         try:
-            PodArguments(**pod)
+            arguments = PodArguments(**pod)
         except PodSpecError as error:
             problems += error.problems
+        else:
+            # At parse, the merged pod's rules too when it needs no I/O and no rendering (after rendering, plan runs
+            # them on the pod it builds).
+            whole = not rendered and len(pod) == len(self._pod_argument_values()) and not arguments.pod_template_file
+            if whole and not problems:
+                try:
+                    build_pod(
+                        arguments,
+                        PodContext(
+                            self.task_id,
+                            container_logs=self.container_logs,
+                            init_container_logs=self.init_container_logs,
+                        ),
+                    )
+                except PodSpecError as error:
+                    problems += error.problems
         if problems:
             raise PodSpecError(problems)
 

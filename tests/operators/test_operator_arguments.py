@@ -33,6 +33,10 @@ def test_templated_values_are_checked_after_rendering_only() -> None:
 def test_provider_defaults_are_kept() -> None:
     operator = KubernetesPodOperator(task_id="t", image="busybox")
     assert operator.kubernetes_conn_id == "kubernetes_default"
-    assert (operator.on_finish_action, operator.startup_timeout_seconds, operator.deferrable) == ("delete_pod", 120, True)
+    assert (operator.on_finish_action, operator.startup_timeout_seconds, operator.deferrable) == (
+        "delete_pod",
+        120,
+        True,
+    )
     assert (operator.do_xcom_push, operator.durable, operator.reattach_on_restart) == (False, True, True)
     assert operator.pod_arguments().image == "busybox"

@@ -227,5 +227,34 @@ def test_difference_a_dict_full_pod_spec_is_accepted() -> None:
 IMAGE_T = "ghcr.io/acme/etl:1.0"
 
 
+# -- the parameters themselves ------------------------------------------------------------------------------------
+
+# Defaults we chose to differ (README): deferral is why this package exists.
+DIFFERENT_DEFAULTS = {"deferrable": True}
+
+
+def test_every_provider_parameter_is_accepted_with_its_default() -> None:
+    import inspect
+
+    from airflow_kpo_deferrable.operators.arguments import KubernetesPodArguments
+
+    def parameters(cls: type) -> dict[str, Any]:
+        return {
+            name: p.default
+            for name, p in inspect.signature(cls.__init__).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+
+    theirs, ours = parameters(ProviderOperator), parameters(KubernetesPodArguments)
+    assert len(theirs) == 73
+    assert set(theirs) == set(ours)
+    assert {n: d for n, d in ours.items() if theirs[n] != d} == DIFFERENT_DEFAULTS
+
+
+def test_templated_fields_are_the_providers() -> None:
+    assert set(KubernetesPodOperator.template_fields) == set(ProviderOperator.template_fields)
+    assert KubernetesPodOperator.template_fields_renderers == ProviderOperator.template_fields_renderers
+
+
 def test_the_suite_is_big_enough() -> None:
     assert len(CASES) + len(CONNECTION_CASES) + 2 >= 80
