@@ -1,13 +1,15 @@
-"""``KubernetesPodOperator``: the provider's arguments, deferral through one shared watch, streamed logs.
+"""``KubernetesPodOperator``: what it does with the provider's arguments — deferral through one shared watch, logs.
 
 Why: moving from the official provider should be a one-line import change, so argument names, defaults, templated
-fields, the ``kubernetes_default`` connection and XCom keys match its operator. What differs is how the task waits
+fields (``operators/arguments.py``), the ``kubernetes_default`` connection and XCom keys match its operator, and the
+pod created is the one ``build_pod_request_obj`` returns. What differs is how the task waits
 (a ``PodTrigger`` on the shared watch, or the same wait on the worker when ``deferrable=False``) and how the end is
 reported (a typed reason, the last log lines).
 
 Facts it handles:
 
-* Every argument error is raised before any pod exists: pod arguments are validated into ``PodArguments`` first.
+* Every argument error is raised before any pod exists: at DAG parse when the value needs no rendering, and in
+  ``build_pod_request_obj`` (called first by ``execute``) after rendering.
 * The pod name and namespace go to XCom (``pod_name``, ``pod_namespace``) before deferring, so the pod can always be
   found, including by ``resume_execution`` when Airflow fails the task without calling our resume method
   (``next_method="__fail__"`` after a trigger crash): there the pod is deleted per ``on_finish_action`` before the
