@@ -91,7 +91,10 @@ _BEHAVIOUR = (
 
 def _has_template(value: Any) -> bool:
     """Whether ``value`` (anywhere inside, models included) holds Jinja markup that rendering would change."""
-    data = plain(value) if not isinstance(value, str) else value
+    try:
+        data = plain(value) if not isinstance(value, str) else value
+    except (AttributeError, TypeError):  # not model data at all: PodArguments will say so
+        return False
     if isinstance(data, str):
         return "{{" in data or "{%" in data or "{#" in data
     if isinstance(data, dict):

@@ -31,9 +31,9 @@ class PodSpecError(ValueError):
     def __init__(self, problems: Iterable[Problem | str]) -> None:
         self.problems = [p if isinstance(p, Problem) else Problem(_argument_of(p), p) for p in problems]
         if len(self.problems) == 1:
-            text = f"Invalid pod argument: {self.problems[0]}"
+            text = f"Invalid argument: {self.problems[0]}"
         else:
-            text = f"{len(self.problems)} invalid pod arguments:\n" + "\n".join(
+            text = f"{len(self.problems)} invalid arguments:\n" + "\n".join(
                 "- " + str(p).replace("\n", "\n  ") for p in self.problems
             )
         super().__init__(text)

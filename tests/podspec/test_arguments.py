@@ -259,7 +259,7 @@ def test_all_problems_are_reported_together() -> None:
         )
     assert len(caught.value.problems) == 5
     text = str(caught.value)
-    assert text.startswith("5 invalid pod arguments:")
+    assert text.startswith("5 invalid arguments:")
     for name in ("image=", "cmds", "labels", "image_pull_policy", "env_vars"):
         assert name in text
 

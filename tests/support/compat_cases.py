@@ -124,6 +124,10 @@ RUNTIME_ENV = k8s.V1EnvVar(
 )
 
 
+class Callbacks:
+    """Stands for a KubernetesPodOperatorCallback subclass (both operators only store it when building)."""
+
+
 def _case(id: str, **arguments: Any) -> Case:
     return Case(id, {"image": IMAGE, "random_name_suffix": False} | arguments)
 
@@ -252,8 +256,14 @@ CASES: list[Case] = [
         trigger_kwargs={"x": 1},
         container_name_log_prefix_enabled=False,
         durable=False,
+        reattach_on_restart=False,
+        is_delete_operator_pod=True,
         deferrable=True,
+        callbacks=Callbacks,
+        progress_callback=print,
+        log_formatter=lambda container, line: f"{container}: {line}",
     ),
+    _case("cluster arguments", config_file="kubeconfig", cluster_context="c", in_cluster=False),
     # -- templates -------------------------------------------------------------------------------------------------
     Case("template file alone", {"pod_template_file": "template.yaml", "random_name_suffix": False}),
     Case("template file with suffix", {"pod_template_file": "template.yaml"}),
