@@ -40,3 +40,45 @@ def test_provider_defaults_are_kept() -> None:
     )
     assert (operator.do_xcom_push, operator.durable, operator.reattach_on_restart) == (False, True, True)
     assert operator.pod_arguments().image == "busybox"
+
+
+def test_models_and_env_names_in_templated_fields_are_rendered() -> None:
+    from airflow.sdk import DAG
+    from kubernetes.client import models as k8s
+
+    from tests.support.operators import task_context
+
+    params = {"name": "STAGE", "value": "prod", "claim": "etl-data", "cpu": "500m"}
+    with DAG("render", schedule=None, params=params):
+        operator = KubernetesPodOperator(
+            task_id="t",
+            image="busybox:1.36",
+            env_vars={"{{ params.name }}": "{{ params.value }}"},
+            volumes=[
+                k8s.V1Volume(
+                    name="data",
+                    persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name="{{ params.claim }}"),
+                )
+            ],
+            container_resources=k8s.V1ResourceRequirements(requests={"cpu": "{{ params.cpu }}"}),
+        )
+    operator.render_template_fields(task_context(params))
+    pod = operator.build_pod_request_obj()
+    container = pod.spec.containers[0]
+    assert [(e.name, e.value) for e in container.env] == [("STAGE", "prod")]
+    assert pod.spec.volumes[0].persistent_volume_claim.claim_name == "etl-data"
+    assert container.resources.requests == {"cpu": "500m"}
+
+
+def test_deprecated_arguments_warn_and_map_like_the_provider() -> None:
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    with pytest.warns(AirflowProviderDeprecationWarning, match="reattach_on_restart"):
+        operator = KubernetesPodOperator(task_id="t", image="busybox", reattach_on_restart=False)
+    assert (operator.durable, operator.reattach_on_restart) == (False, False)
+    with pytest.warns(AirflowProviderDeprecationWarning, match="is_delete_operator_pod"):
+        operator = KubernetesPodOperator(task_id="t", image="busybox", is_delete_operator_pod=False)
+    assert operator.on_finish_action == "delete_pod"
+    with pytest.warns(AirflowProviderDeprecationWarning):
+        both = KubernetesPodOperator(task_id="t", image="busybox", durable=True, reattach_on_restart=False)
+    assert (both.durable, both.reattach_on_restart) == (True, True)  # durable wins
