@@ -14,9 +14,10 @@ _LAZY = {
     "KubernetesPodOperator": "airflow_kpo_deferrable.operators.pod",
     "PodFailure": "airflow_kpo_deferrable.operators.pod",
     "PodTrigger": "airflow_kpo_deferrable.triggers.pod",
+    "Secret": "airflow_kpo_deferrable.podspec.secrets",
 }
 
-__all__ = ["KubernetesPodOperator", "PodFailure", "PodTrigger", "__version__"]
+__all__ = ["KubernetesPodOperator", "PodFailure", "PodTrigger", "Secret", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

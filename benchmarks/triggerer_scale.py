@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def pod_body(name: str, duration: float, start_delay: float) -> dict[str, Any]:
     from airflow_kpo_deferrable.emulator import scenario
-    from airflow_kpo_deferrable.pod_spec import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+    from airflow_kpo_deferrable.podspec import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
     return {
         "apiVersion": "v1",

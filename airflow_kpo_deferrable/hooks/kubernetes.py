@@ -254,7 +254,7 @@ def _keepalive_options() -> list[tuple[int, int, int]]:
     return options
 
 
-def _in_cluster_namespace() -> str | None:
+def in_cluster_namespace() -> str | None:
     if not SERVICE_ACCOUNT_NAMESPACE.exists():
         return None
     return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
@@ -278,6 +278,21 @@ def _in_cluster(cfg: ClusterConfig, load: Callable[[], None]) -> bool:
     return True
 
 
+def uses_in_cluster_config(cfg: ClusterConfig) -> bool:
+    """Whether a client for ``cfg`` uses the pod's service account: reads the environment and files, no cluster."""
+    return _in_cluster(cfg, lambda: sync_config.load_incluster_config(client_configuration=sync_client.Configuration()))
+
+
+def check_context(contexts: list[dict[str, Any]], wanted: str | None, where: str) -> None:
+    """``cluster_context`` must name a context of the kubeconfig (the client's own error is a bare KeyError text)."""
+    names = [c.get("name") for c in contexts]
+    if wanted and wanted not in names:
+        raise ClusterConfigError(
+            f"cluster_context={wanted!r} is not a context of {where}; its contexts are {names}: "
+            "set cluster_context (or the connection's cluster_context extra) to one of them, or leave it unset"
+        )
+
+
 def _existing_kubeconfig(cfg: ClusterConfig) -> str:
     """The kubeconfig path to load, checked first: the libraries only log a warning and fail with a vague error."""
     path = cfg.config_file or default_kubeconfig_path()
@@ -296,15 +311,17 @@ def _load_sync(cfg: ClusterConfig) -> tuple[sync_client.ApiClient, str | None]:
     """A configured sync ApiClient and the namespace its kubeconfig context names (or the pod's, in a cluster)."""
     configuration = sync_client.Configuration()
     if _in_cluster(cfg, lambda: sync_config.load_incluster_config(client_configuration=configuration)):
-        namespace = _in_cluster_namespace()
+        namespace = in_cluster_namespace()
     elif cfg.source is Source.DICT:
+        check_context(cfg.config_dict.get("contexts") or [], cfg.context, "the connection's kube_config")
         sync_config.load_kube_config_from_dict(cfg.config_dict, context=cfg.context, client_configuration=configuration)
         loader = sync_config.kube_config.KubeConfigLoader(cfg.config_dict, active_context=cfg.context)
         namespace = context_namespace(loader.list_contexts(), loader.current_context, cfg.context)
     else:
         path = _existing_kubeconfig(cfg)
-        sync_config.load_kube_config(config_file=path, context=cfg.context, client_configuration=configuration)
         contexts, current = sync_config.list_kube_config_contexts(path)
+        check_context(contexts, cfg.context, f"the kubeconfig {path!r}")
+        sync_config.load_kube_config(config_file=path, context=cfg.context, client_configuration=configuration)
         namespace = context_namespace(contexts, current, cfg.context)
     if not cfg.verify_ssl:
         configuration.verify_ssl = False

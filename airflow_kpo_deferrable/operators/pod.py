@@ -1,13 +1,15 @@
-"""``KubernetesPodOperator``: the provider's arguments, deferral through one shared watch, streamed logs.
+"""``KubernetesPodOperator``: what it does with the provider's arguments — deferral through one shared watch, logs.
 
 Why: moving from the official provider should be a one-line import change, so argument names, defaults, templated
-fields, the ``kubernetes_default`` connection and XCom keys match its operator. What differs is how the task waits
+fields (``operators/arguments.py``), the ``kubernetes_default`` connection and XCom keys match its operator, and the
+pod created is the one ``build_pod_request_obj`` returns. What differs is how the task waits
 (a ``PodTrigger`` on the shared watch, or the same wait on the worker when ``deferrable=False``) and how the end is
 reported (a typed reason, the last log lines).
 
 Facts it handles:
 
-* Every argument error is raised before any pod exists: pod arguments are validated into a ``PodRequest`` first.
+* Every argument error is raised before any pod exists: at DAG parse when the value needs no rendering, and in
+  ``build_pod_request_obj`` (called first by ``execute``) after rendering.
 * The pod name and namespace go to XCom (``pod_name``, ``pod_namespace``) before deferring, so the pod can always be
   found, including by ``resume_execution`` when Airflow fails the task without calling our resume method
   (``next_method="__fail__"`` after a trigger crash): there the pod is deleted per ``on_finish_action`` before the
@@ -22,28 +24,26 @@ Facts it handles:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, TaskDeferralError
 from kubernetes.client import CoreV1Api, V1DeleteOptions, V1Pod, V1Preconditions
 from kubernetes.client.exceptions import ApiException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, KubernetesHook
+from airflow_kpo_deferrable.hooks.kubernetes import KubernetesHook
 from airflow_kpo_deferrable.logs import copy_logs
+from airflow_kpo_deferrable.operators.arguments import KubernetesPodArguments
 from airflow_kpo_deferrable.outcome import Outcome, PodResult, describe
-from airflow_kpo_deferrable.pod_spec import PodIdentity, PodRequest, build_pod, identity_labels, pod_name
+from airflow_kpo_deferrable.podspec import PodIdentity, identity_labels
 from airflow_kpo_deferrable.triggers.pod import PodTrigger, first_result
 from airflow_kpo_deferrable.watcher import RETRYABLE_STATUS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-ON_FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "keep_pod")
-ON_KILL_ACTIONS = ("delete_pod", "keep_pod")
 
 
 class PodFailure(AirflowException):
@@ -69,165 +69,25 @@ def _retrying() -> Retrying:
     )
 
 
-class KubernetesPodOperator(BaseOperator):
-    """Run a task in a Kubernetes pod; wait for it in the triggerer (``deferrable=True``, the default)."""
+class KubernetesPodOperator(KubernetesPodArguments):
+    """Run a task in a Kubernetes pod; wait for it in the triggerer (``deferrable=True``, the default).
 
-    template_fields: Sequence[str] = (
-        "image",
-        "name",
-        "cmds",
-        "annotations",
-        "arguments",
-        "env_vars",
-        "labels",
-        "config_file",
-        "pod_template_file",
-        "pod_template_dict",
-        "namespace",
-        "container_resources",
-        "volumes",
-        "volume_mounts",
-        "cluster_context",
-        "env_from",
-        "node_selector",
-        "kubernetes_conn_id",
-        "base_container_name",
-    )
-    template_fields_renderers = {"env_vars": "py"}
+    Takes every parameter of the provider's operator (``operators/arguments.py``; the README's reference).
+    """
+
     ui_color = "#4a90d9"
 
-    def __init__(
-        self,
-        *,
-        kubernetes_conn_id: str | None = "kubernetes_default",
-        namespace: str | None = None,
-        image: str | None = None,
-        name: str | None = None,
-        random_name_suffix: bool = True,
-        cmds: list[str] | None = None,
-        arguments: list[str] | None = None,
-        env_vars: Any = None,
-        env_from: Any = None,
-        labels: dict[str, str] | None = None,
-        annotations: dict[str, str] | None = None,
-        container_resources: Any = None,
-        volumes: Any = None,
-        volume_mounts: Any = None,
-        node_selector: dict[str, str] | None = None,
-        affinity: Any = None,
-        tolerations: Any = None,
-        service_account_name: str | None = None,
-        image_pull_secrets: Any = None,
-        image_pull_policy: str | None = None,
-        security_context: Any = None,
-        container_security_context: Any = None,
-        init_containers: Any = None,
-        pod_template_file: str | None = None,
-        pod_template_dict: dict | None = None,
-        full_pod_spec: V1Pod | None = None,
-        active_deadline_seconds: int | None = None,
-        termination_grace_period: int | None = None,
-        base_container_name: str | None = None,
-        config_file: str | None = None,
-        in_cluster: bool | None = None,
-        cluster_context: str | None = None,
-        get_logs: bool = True,
-        container_logs: Iterable[str] | str | Literal[True] | None = None,
-        init_container_logs: Iterable[str] | str | Literal[True] | None = None,
-        on_finish_action: str = "delete_pod",
-        on_kill_action: str = "delete_pod",
-        startup_timeout_seconds: int = 120,
-        schedule_timeout_seconds: int | None = None,
-        deferrable: bool = True,
-        poll_interval: float = 2,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if on_finish_action not in ON_FINISH_ACTIONS:
-            raise ValueError(f"on_finish_action={on_finish_action!r} is not one of {', '.join(ON_FINISH_ACTIONS)}")
-        if on_kill_action not in ON_KILL_ACTIONS:
-            raise ValueError(f"on_kill_action={on_kill_action!r} is not one of {', '.join(ON_KILL_ACTIONS)}")
-        self.kubernetes_conn_id = kubernetes_conn_id
-        self.namespace = namespace
-        self.image = image
-        self.name = name
-        self.random_name_suffix = random_name_suffix
-        self.cmds = cmds
-        self.arguments = arguments
-        self.env_vars = env_vars
-        self.env_from = env_from
-        self.labels = labels
-        self.annotations = annotations
-        self.container_resources = container_resources
-        self.volumes = volumes
-        self.volume_mounts = volume_mounts
-        self.node_selector = node_selector
-        self.affinity = affinity
-        self.tolerations = tolerations
-        self.service_account_name = service_account_name
-        self.image_pull_secrets = image_pull_secrets
-        self.image_pull_policy = image_pull_policy
-        self.security_context = security_context
-        self.container_security_context = container_security_context
-        self.init_containers = init_containers
-        self.pod_template_file = pod_template_file
-        self.pod_template_dict = pod_template_dict
-        self.full_pod_spec = full_pod_spec
-        self.active_deadline_seconds = active_deadline_seconds
-        self.termination_grace_period = termination_grace_period
-        self.base_container_name = base_container_name or "base"
-        self.config_file = config_file
-        self.in_cluster = in_cluster
-        self.cluster_context = cluster_context
-        self.get_logs = get_logs
-        self.container_logs = container_logs
-        self.init_container_logs = init_container_logs
-        self.on_finish_action = on_finish_action
-        self.on_kill_action = on_kill_action
-        self.startup_timeout_seconds = startup_timeout_seconds
-        self.schedule_timeout_seconds = schedule_timeout_seconds or startup_timeout_seconds
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
         self._created: tuple[str, str, str | None] | None = None
-
-    # -- building ----------------------------------------------------------------------------------------------
-
-    @property
-    def cluster(self) -> ClusterTarget:
-        return ClusterTarget(
-            conn_id=self.kubernetes_conn_id,
-            config_file=self.config_file,
-            in_cluster=self.in_cluster,
-            cluster_context=self.cluster_context,
-        )
-
-    def pod_request(self) -> PodRequest:
-        """Validate every pod-shaping argument (after templating) into one request; raises before any I/O."""
-        values = {field: getattr(self, field) for field in PodRequest.model_fields if hasattr(self, field)}
-        values["base_container_name"] = self.base_container_name
-        return PodRequest(**values)
-
-    @staticmethod
-    def identity(context: Context) -> PodIdentity:
-        ti = context["ti"]
-        return PodIdentity(
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            run_id=ti.run_id,
-            map_index=ti.map_index if ti.map_index is not None else -1,
-            try_number=ti.try_number,
-        )
 
     # -- execute -----------------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        request = self.pod_request()
         identity = self.identity(context)
+        pod = self.build_pod_request_obj(context)
+        name, namespace = pod.metadata.name, pod.metadata.namespace
         hook = KubernetesHook(self.cluster)
-        namespace = self.namespace or hook.default_namespace() or "default"
-        name = pod_name(self.name, identity.task_id, self.random_name_suffix)
-        pod = build_pod(request, identity, name=name)
-        pod.metadata.namespace = namespace
 
         created = self._create_pod(hook.core_v1(), pod, identity)
         uid = created.metadata.uid

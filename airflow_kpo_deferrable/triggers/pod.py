@@ -33,7 +33,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, async_core_v1, close_async_clients
 from airflow_kpo_deferrable.outcome import Deadlines, Outcome, PodResult, evaluate, next_check
-from airflow_kpo_deferrable.pod_spec import MANAGED_BY_SELECTOR
+from airflow_kpo_deferrable.podspec import MANAGED_BY_SELECTOR
 from airflow_kpo_deferrable.watcher import REGISTRY, PodWatcher, Subscription, WatcherRegistry, WatchKey
 
 NO_DEADLINES = Deadlines(schedule=None, startup_timeout_seconds=None, execution=None)

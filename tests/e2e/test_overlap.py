@@ -14,7 +14,6 @@ from kubernetes.client import CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
-
 from tests.support.e2e import copy_repo_dag, pods_of, start_stack
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(300)]

@@ -14,8 +14,9 @@ from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
 REPO_DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
-def start_stack(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, dag_files: dict[str, str],
-                **kwargs: Any) -> AirflowStack:
+def start_stack(
+    tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, dag_files: dict[str, str], **kwargs: Any
+) -> AirflowStack:
     """A started stack over a DAGs folder holding ``dag_files`` (name → source), pointed at the emulator."""
     folder = tmp_path_factory.mktemp("dags")
     for name, source in dag_files.items():

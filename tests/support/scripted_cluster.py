@@ -14,7 +14,7 @@ from airflow_kpo_deferrable.hooks.kubernetes import (
     async_core_v1,
     close_async_clients,
 )
-from airflow_kpo_deferrable.pod_spec import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from airflow_kpo_deferrable.podspec import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 __all__ = ["create_pod", "emulator", "scenario", "target"]
 

@@ -16,7 +16,6 @@ import pytest
 from kubernetes.client import CoreV1Api, V1Pod
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
-
 from tests.support.emulator import wait_for
 
 pytestmark = pytest.mark.timeout(60)

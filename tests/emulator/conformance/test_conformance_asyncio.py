@@ -20,7 +20,6 @@ from kubernetes_asyncio.config import new_client_from_config
 from kubernetes_asyncio.watch import Watch
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
-
 from tests.support import async_emulator as async_fixtures
 
 pytestmark = pytest.mark.timeout(60)

@@ -19,7 +19,6 @@ from kubernetes.stream import stream
 from kubernetes.watch import Watch
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
-
 from tests.support.emulator import wait_for
 
 pytestmark = pytest.mark.timeout(60)

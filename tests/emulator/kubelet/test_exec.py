@@ -16,7 +16,6 @@ from kubernetes_asyncio.config import load_kube_config
 from kubernetes_asyncio.stream import WsApiClient
 
 from airflow_kpo_deferrable.emulator import Emulator
-
 from tests.support.emulator import needs_kubectl, wait_for
 
 pytestmark = pytest.mark.timeout(60)

@@ -14,7 +14,6 @@ import pytest
 from kubernetes_asyncio.client import CoreV1Api, V1Pod
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
-
 from tests.support import async_emulator as async_fixtures
 
 pytestmark = pytest.mark.timeout(60)

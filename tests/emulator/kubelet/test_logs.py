@@ -19,7 +19,6 @@ import pytest
 from kubernetes.client import CoreV1Api, V1Pod
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
-
 from tests.support.emulator import needs_kubectl, wait_for
 
 pytestmark = pytest.mark.timeout(60)
