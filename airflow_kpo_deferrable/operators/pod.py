@@ -28,16 +28,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, TaskDeferralError
-from kubernetes.client import CoreV1Api, V1DeleteOptions, V1Pod, V1Preconditions
+from kubernetes.client import CoreV1Api, V1Pod
 from kubernetes.client.exceptions import ApiException
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying
 
+from airflow_kpo_deferrable.api_rules import delete_is_fine, delete_options, retry_policy
 from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, KubernetesHook
 from airflow_kpo_deferrable.logs import copy_logs
 from airflow_kpo_deferrable.outcome import Outcome, PodResult, describe
 from airflow_kpo_deferrable.pod_spec import PodIdentity, PodRequest, build_pod, identity_labels, pod_name
-from airflow_kpo_deferrable.triggers.pod import PodTrigger, first_result
-from airflow_kpo_deferrable.watcher import RETRYABLE_STATUS
+from airflow_kpo_deferrable.triggers.pod import PodTrigger, wait_blocking
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -54,19 +54,8 @@ class PodFailure(AirflowException):
         self.result = result
 
 
-def _transient(error: BaseException) -> bool:
-    if isinstance(error, ApiException):
-        return error.status in RETRYABLE_STATUS or error.status == 0
-    return isinstance(error, ConnectionError | TimeoutError) or type(error).__module__.startswith("urllib3")
-
-
 def _retrying() -> Retrying:
-    return Retrying(
-        retry=retry_if_exception(_transient),
-        wait=wait_exponential_jitter(multiplier=0.5, max=10),
-        stop=stop_after_attempt(6),
-        reraise=True,
-    )
+    return Retrying(**retry_policy())
 
 
 class KubernetesPodOperator(BaseOperator):
@@ -239,7 +228,7 @@ class KubernetesPodOperator(BaseOperator):
         trigger = self._trigger(name, namespace, uid)
         if not self.deferrable:
             try:
-                result = first_result(trigger)
+                result = wait_blocking(trigger)
             except BaseException:  # execution_timeout or a kill while waiting on the worker: no orphan pod
                 self.on_kill()
                 raise
@@ -355,16 +344,13 @@ class KubernetesPodOperator(BaseOperator):
             self.log.info("Keeping pod %s in %s (on_finish_action=%s)", name, namespace, self.on_finish_action)
 
     def _delete_pod(self, api: CoreV1Api, name: str, namespace: str, uid: str | None) -> None:
-        options = V1DeleteOptions(
-            grace_period_seconds=self.termination_grace_period,
-            preconditions=V1Preconditions(uid=uid) if uid else None,
-        )
+        options = delete_options(uid, self.termination_grace_period)
         for attempt in _retrying():
             with attempt:
                 try:
                     api.delete_namespaced_pod(name, namespace, body=options)
                 except ApiException as error:
-                    if error.status not in (404, 409):
+                    if not delete_is_fine(error):
                         raise
 
     # -- kill (non-deferrable mode; deferred tasks are killed through PodTrigger.on_kill) -----------------------
