@@ -342,12 +342,30 @@ async def handle(request: web.Request, emulator: Emulator) -> web.StreamResponse
     response.enable_chunked_encoding()
     await response.prepare(request)
     if log is not None:
+        cut = emulator.faults.stream_cut("pods/log")
         try:
-            await stream_log(response, log, options)
-        except ConnectionError:  # the client went away: nothing to answer
+            await stream_log(response if cut is None else _CutAfter(response, request, cut), log, options)
+        except ConnectionError:  # the client went away (or a cut_streams fault broke the answer): nothing to answer
             return response
     await response.write_eof()
     return response
+
+
+class _CutAfter:
+    """A response that breaks after ``remaining`` bytes (the ``cut_streams`` fault): no chunked end, socket closed."""
+
+    def __init__(self, response: web.StreamResponse, request: web.Request, remaining: int) -> None:
+        self._response, self._request, self._remaining = response, request, remaining
+
+    async def write(self, data: bytes) -> None:
+        if len(data) < self._remaining:
+            self._remaining -= len(data)
+            await self._response.write(data)
+            return
+        await self._response.write(data[: self._remaining])
+        if self._request.transport is not None:
+            self._request.transport.close()  # close, not abort: what was written is flushed first
+        raise ConnectionResetError("emulated fault: stream cut")
 
 
 async def stream_log(response: web.StreamResponse, log: ContainerLog, options: LogOptions) -> None:
