@@ -34,7 +34,8 @@ from tenacity import Retrying
 
 from airflow_kpo_deferrable.api_rules import delete_is_fine, delete_options, retry_policy
 from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, KubernetesHook
-from airflow_kpo_deferrable.logs import copy_logs
+from airflow_kpo_deferrable.logs.lines import selected_containers
+from airflow_kpo_deferrable.logs.sync import copy_logs
 from airflow_kpo_deferrable.outcome import Outcome, PodResult, describe
 from airflow_kpo_deferrable.pod_spec import PodIdentity, PodRequest, build_pod, identity_labels, pod_name
 from airflow_kpo_deferrable.triggers.pod import PodTrigger, wait_blocking
@@ -311,21 +312,15 @@ class KubernetesPodOperator(BaseOperator):
                     raise
         return None
 
-    def _selected(self, available: list[str], choice: Iterable[str] | str | bool | None, default: list[str]) -> list[str]:
-        if choice is True:
-            return available
-        if not choice:
-            return default
-        wanted = [choice] if isinstance(choice, str) else list(choice)
-        return [c for c in available if c in wanted]
-
     def _copy_logs(self, api: CoreV1Api, pod: V1Pod) -> list[str]:
         containers = [c.name for c in pod.spec.containers]
         inits = [c.name for c in pod.spec.init_containers or []]
-        selected = self._selected(inits, self.init_container_logs, []) + self._selected(
+        selected = selected_containers(inits, self.init_container_logs, []) + selected_containers(
             containers, self.container_logs, [self.base_container_name]
         )
-        copies = copy_logs(api, pod.metadata.name, pod.metadata.namespace, selected, self.log.info)
+        copies = copy_logs(
+            api, pod.metadata.name, pod.metadata.namespace, selected, self.log.info, warn=self.log.warning
+        )
         base = next((c for c in copies if c.container == self.base_container_name), None)
         return list(base.tail) if base else []
 

@@ -1,0 +1,383 @@
+"""The pure half of reading a container log without losing or repeating a line: decoding, resuming, retry policy.
+
+Why: the worker (sync ``kubernetes`` client) and the triggerer (``kubernetes_asyncio``) read ``pods/log`` the same
+way; only the I/O differs. Everything that decides — where a line starts, which timestamp it carries, which lines a
+resumed read repeats, what to ask for on resume, when to stop retrying — lives here, as a push-style state machine
+(``ContainerLogCopy.feed(chunk)``) that a sync loop and an async loop both drive.
+
+Facts it handles:
+
+* Reads ask for ``timestamps=true``: every line arrives as ``<RFC3339Nano> <text>``. The stamp is parsed to integer
+  nanoseconds (Python's datetime keeps only microseconds; Go's RFC3339Nano drops trailing zeros, so stamps are
+  compared as numbers, never as strings) and stripped before the line is written.
+* The kubelet stamps each *runtime record*, not each line: a line longer than the runtime's record size (containerd's
+  ``max_container_log_line_size``, 16 KiB by default) arrives with a stamp in front of every further piece
+  (kubernetes#77603). Such an embedded stamp — fixed width, nine fractional digits, at least
+  ``MIN_RUNTIME_RECORD_BYTES`` after the previous one, not earlier than it — is removed, so long lines arrive whole.
+* A read that breaks midway is resumed with ``sinceTime`` = the last written line's stamp truncated to the second:
+  the API server passes ``sinceTime`` on to the kubelet with 1-second resolution (``Format(time.RFC3339)``), so the
+  resumed read repeats up to a second of lines. They are dropped exactly: every line stamped before the last written
+  one, then as many lines stamped exactly like it as were already written, then the bytes already written of a long
+  line that broke in the middle. This relies on stamps not decreasing in file order, which holds per container log.
+* Lines are handed on in pieces of at most ``MAX_LINE_BYTES`` (later pieces marked as continuations): memory stays
+  one chunk plus one piece whatever the log's size. Bytes are decoded per piece as UTF-8 with replacement.
+* Retrying: transient errors (``api_rules.is_transient``) are retried with backoff, Retry-After honoured; the budget
+  counts consecutive attempts that delivered nothing new, so a long log cut many times still arrives whole.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import random
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import RetryCallState, retry_if_exception
+
+from airflow_kpo_deferrable.api_rules import is_transient, retry_after_of, status_of
+
+MAX_LINE_BYTES = 64 * 1024
+CHUNK_BYTES = 64 * 1024
+TAIL_LINES = 20
+STALLED_ATTEMPTS = 6
+MAX_WAIT_SECONDS = 10.0
+MIN_RUNTIME_RECORD_BYTES = 4096  # far below any runtime's record size: content that merely looks like a stamp stays
+STAMP_MAX_BYTES = 36  # "2024-05-01T10:00:00.123456789+02:00 "
+
+LineSink = Callable[[str], None]
+
+_STAMP = re.compile(
+    rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d\d):(\d\d))"
+)
+_EMBEDDED_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(?:Z|[+-]\d\d:\d\d) ")
+
+
+def parse_stamp(text: bytes) -> int | None:
+    """An RFC3339 (Nano) timestamp → nanoseconds since the epoch; None when ``text`` is not one."""
+    match = _STAMP.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, utc, sign, off_hours, off_minutes = match.groups()[6:]
+    try:
+        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    except (ValueError, OverflowError):
+        return None
+    if not utc:
+        offset = int(off_hours) * 3600 + int(off_minutes) * 60
+        seconds -= offset if sign == b"+" else -offset
+    return seconds * 1_000_000_000 + int((fraction or b"0").ljust(9, b"0"))
+
+
+def since_time(stamp_ns: int) -> str:
+    """``sinceTime`` for a resume at ``stamp_ns``: RFC3339 truncated to the second, the resolution servers honour."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp_ns // 1_000_000_000))
+
+
+# -- decoding a timestamped stream --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineStart:
+    stamp: int | None  # None: the server sent no timestamp
+
+
+@dataclass(frozen=True)
+class LineData:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class LineEnd:
+    pass
+
+
+Event = LineStart | LineData | LineEnd
+_END = LineEnd()
+
+
+class StampedDecoder:
+    """``timestamps=true`` output, in chunks of any size → line events with the stamps taken off."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._at_start = True
+        self._stamp: int | None = None
+        self._since_stamp = 0  # content bytes since the last stamp seen in this line
+
+    def feed(self, chunk: bytes) -> Iterator[Event]:
+        self._buffer += chunk
+        return self._drain(final=False)
+
+    def end(self) -> Iterator[Event]:
+        """The stream ended normally: what is left is the last line (a last line may lack its newline)."""
+        yield from self._drain(final=True)
+        if not self._at_start:
+            self._at_start = True
+            yield _END
+
+    def _drain(self, final: bool) -> Iterator[Event]:
+        buffer = self._buffer
+        while buffer:
+            if self._at_start:
+                space = buffer.find(b" ", 0, STAMP_MAX_BYTES)
+                if space < 0 and len(buffer) < STAMP_MAX_BYTES and b"\n" not in buffer and not final:
+                    return  # the stamp is still arriving
+                stamp = parse_stamp(bytes(buffer[:space])) if space >= 0 else None
+                if stamp is not None:
+                    del buffer[: space + 1]
+                self._at_start, self._stamp, self._since_stamp = False, stamp, 0
+                yield LineStart(stamp)
+                continue
+            newline = buffer.find(b"\n")
+            limit = newline if newline >= 0 else len(buffer)
+            # Without a newline in sight, hold back what could be the start of a stamp still arriving.
+            safe = limit if newline >= 0 or final else max(0, len(buffer) - STAMP_MAX_BYTES + 1)
+            pieces, position = [], 0
+            search = 0
+            while (match := _EMBEDDED_STAMP.search(buffer, search, limit)) is not None and match.start() < safe:
+                stamp = parse_stamp(match.group()[:-1])
+                gap = self._since_stamp + match.start() - position
+                if stamp is not None and self._stamp is not None and stamp >= self._stamp and (
+                    gap >= MIN_RUNTIME_RECORD_BYTES
+                ):
+                    pieces.append(bytes(buffer[position : match.start()]))
+                    self._stamp, self._since_stamp, position = stamp, 0, match.end()
+                search = match.start() + 1 if position < match.end() else position
+            end = max(safe, position)
+            if end > position:
+                pieces.append(bytes(buffer[position:end]))
+                self._since_stamp += end - position
+            del buffer[:end]
+            data = b"".join(pieces)
+            if data:
+                yield LineData(data)
+            if newline >= 0 and end == limit:
+                del buffer[:1]
+                self._at_start = True
+                yield _END
+            elif not data:
+                return
+
+
+# -- one container's copy: resume point, overlap, outcome -----------------------------------------------------------
+
+
+@dataclass
+class LogCopy:
+    """What copying one container's log produced: counts, the tail for error messages, and why it stopped short."""
+
+    container: str
+    lines: int = 0
+    bytes: int = 0
+    resumed: int = 0  # reads that continued a broken one
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    unavailable: str | None = None
+
+
+class ContainerLogCopy:
+    """The state of copying one container's log into ``sink``, across as many reads as it takes.
+
+    Drive it: ``query()`` → the read's query parameters; ``restart()`` before each read; ``feed(chunk)`` for each
+    chunk; ``finish()`` when a read ended normally. A read that broke needs nothing: the next ``restart()`` resumes.
+    """
+
+    def __init__(
+        self,
+        container: str,
+        sink: LineSink,
+        *,
+        prefix: str = "",
+        follow: bool = False,
+        max_line_bytes: int = MAX_LINE_BYTES,
+    ) -> None:
+        self.result = LogCopy(container)
+        self._follow = follow
+        self._sink = sink
+        self._prefix = prefix
+        self._max = max_line_bytes
+        # what is written: the resume point
+        self._last_stamp: int | None = None
+        self._same_stamp_lines = 0
+        self._line_written = 0  # bytes of the current, unfinished line already handed to the sink
+        self._reads = 0
+        self._stalled_before = 0  # consecutive reads before this one that delivered nothing new
+        self._bytes_at_restart = 0
+        self._new_read()
+
+    @property
+    def stalled(self) -> int:
+        """Consecutive reads, this one included, that delivered nothing new (0 once this read delivered a byte)."""
+        return self._stalled_before + 1 if self.result.bytes == self._bytes_at_restart else 0
+
+    @property
+    def container(self) -> str:
+        return self.result.container
+
+    def query(self) -> dict[str, str]:
+        """The ``pods/log`` query for the next read: whole log, or from the second of the last line written."""
+        params = {"container": self.container, "timestamps": "true"}
+        if self._follow:
+            params["follow"] = "true"
+        if self._last_stamp is not None:
+            params["sinceTime"] = since_time(self._last_stamp)
+        return params
+
+    def restart(self) -> None:
+        """A new read begins: whatever it repeats of what was written is dropped."""
+        if self._reads:
+            self.result.resumed += 1
+            self._stalled_before = self.stalled
+        self._reads += 1
+        self._bytes_at_restart = self.result.bytes
+        self._new_read()
+
+    def _new_read(self) -> None:
+        self._decoder = StampedDecoder()
+        self._skipping = self._last_stamp is not None or self._line_written > 0
+        self._seen_same = 0
+        self._drop_bytes = 0
+        self._dropping_line = False
+        self._pending = bytearray()
+        self._continued = self._line_written > 0
+        self._line_stamp: int | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        for event in self._decoder.feed(chunk):
+            self._handle(event)
+
+    def finish(self) -> None:
+        for event in self._decoder.end():
+            self._handle(event)
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, LineStart):
+            self._start(event.stamp)
+        elif isinstance(event, LineData):
+            self._data(event.data)
+        else:
+            self._end()
+
+    def _start(self, stamp: int | None) -> None:
+        self._line_stamp = stamp
+        self._dropping_line = False
+        if not self._skipping or stamp is None:
+            return
+        if self._last_stamp is not None and stamp < self._last_stamp:
+            self._dropping_line = True
+        elif stamp == self._last_stamp and self._seen_same < self._same_stamp_lines:
+            self._seen_same += 1
+            self._dropping_line = True
+        else:  # the first line not written yet, or not finished: skip what of it was written
+            self._skipping = False
+            self._drop_bytes = self._line_written
+
+    def _data(self, data: bytes) -> None:
+        if self._dropping_line:
+            return
+        if self._drop_bytes:
+            cut = min(self._drop_bytes, len(data))
+            data, self._drop_bytes = data[cut:], self._drop_bytes - cut
+        self._pending += data
+        while len(self._pending) > self._max:
+            self._write(bytes(self._pending[: self._max]), more=True)
+            del self._pending[: self._max]
+
+    def _end(self) -> None:
+        if self._dropping_line:
+            self._dropping_line = False
+            return
+        self._write(bytes(self._pending), more=False)
+        self._pending.clear()
+        stamp = self._line_stamp
+        if stamp is not None:
+            if stamp == self._last_stamp:
+                self._same_stamp_lines += 1
+            else:
+                self._last_stamp, self._same_stamp_lines = stamp, 1
+
+    def _write(self, raw: bytes, *, more: bool) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r") if not more else raw.decode("utf-8", "replace")
+        marker = "… " if self._continued else ""
+        self._sink(f"{self._prefix}{marker}{text}")
+        self.result.bytes += len(raw)
+        self._continued = more
+        if more:
+            self._line_written += len(raw)
+        else:
+            self._line_written = 0
+            self.result.lines += 1
+            self.result.tail.append(text)
+
+
+# -- when a read fails -------------------------------------------------------------------------------------------
+
+
+def gone_reason(error: BaseException) -> str | None:
+    """Why a log can never be read, when the answer says so: the pod is gone (404) or the container never ran (400)."""
+    status = status_of(error)
+    if status == 404:
+        return "the pod no longer exists (404)"
+    if status == 400:
+        return f"the container has no log (400: {_message(error)})"
+    return None
+
+
+def unreadable_reason(error: BaseException) -> str:
+    """Why the log could not be read although it may exist: retries ran out, or an answer retrying cannot change."""
+    status = status_of(error)
+    what = f"HTTP {status}: {_message(error)}" if status else f"{type(error).__name__}: {error}"
+    return f"reading it failed ({what})" + (" after retries" if is_transient(error) else "")
+
+
+def _message(error: BaseException) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    text = str(body or getattr(error, "reason", None) or error)
+    try:
+        text = json.loads(text).get("message", text)
+    except (ValueError, AttributeError):
+        pass
+    return text[:300]
+
+
+def unavailable_warning(pod_name: str, namespace: str, copy: LogCopy) -> str:
+    """The WARNING for a log that could not be read: which container, why, and what it means for the task."""
+    got = f"; {copy.lines} line(s) were copied before that" if copy.lines else ""
+    return (
+        f"The log of container {copy.container!r} of pod {pod_name} in {namespace} could not be read: "
+        f"{copy.unavailable}{got}. The task's outcome is the pod's."
+    )
+
+
+def retry_policy(copy: ContainerLogCopy) -> dict[str, Any]:
+    """tenacity arguments for reading ``copy``'s log: transient errors only, the budget counted in stalled reads."""
+
+    def wait(state: RetryCallState) -> float:
+        retry_after = retry_after_of(state.outcome.exception() if state.outcome else None)
+        if retry_after is not None:
+            return retry_after + random.uniform(0, 0.5)
+        return min(0.25 * 2 ** max(copy.stalled - 1, 0), MAX_WAIT_SECONDS) + random.uniform(0, 0.25)
+
+    def stop(state: RetryCallState) -> bool:
+        return copy.stalled >= STALLED_ATTEMPTS
+
+    return {"retry": retry_if_exception(is_transient), "wait": wait, "stop": stop, "reraise": True}
+
+
+def selected_containers(
+    available: list[str], choice: Iterable[str] | str | bool | None, default: list[str]
+) -> list[str]:
+    """The containers whose logs to copy: ``True`` all, a name or names (in pod order), nothing given → ``default``."""
+    if choice is True:
+        return available
+    if not choice:
+        return default
+    wanted = [choice] if isinstance(choice, str) else list(choice)
+    return [c for c in available if c in wanted]
