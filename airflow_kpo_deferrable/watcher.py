@@ -37,9 +37,8 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
-
 from enum import Enum
+from typing import Any
 
 import aiohttp
 from kubernetes_asyncio.client import CoreV1Api
