@@ -23,10 +23,8 @@ from airflow_kpo_deferrable.logs.lines import (
     ContainerLogCopy,
     LineSink,
     LogCopy,
-    gone_reason,
     retry_policy,
     unavailable_warning,
-    unreadable_reason,
 )
 from airflow_kpo_deferrable.raw_response import raise_for_status
 
@@ -84,6 +82,6 @@ async def copy_container_log_async(
                     response.release()
                 copy.finish()
     except Exception as error:  # noqa: BLE001 — every failure becomes a reason; the pod's outcome stands
-        copy.result.unavailable = gone_reason(error) or unreadable_reason(error)
+        copy.give_up(error)
         (warn or log.warning)(unavailable_warning(pod_name, namespace, copy.result))
     return copy.result

@@ -247,6 +247,10 @@ class ContainerLogCopy:
         self._continued = self._line_written > 0
         self._line_stamp: int | None = None
 
+    def give_up(self, error: BaseException) -> None:
+        """Reading ended in ``error`` (gone, or not fixable by retrying, or retries spent): record why."""
+        self.result.unavailable = gone_reason(error) or unreadable_reason(error)
+
     def feed(self, chunk: bytes) -> None:
         for event in self._decoder.feed(chunk):
             self._handle(event)

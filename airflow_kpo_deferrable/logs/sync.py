@@ -24,10 +24,8 @@ from airflow_kpo_deferrable.logs.lines import (
     ContainerLogCopy,
     LineSink,
     LogCopy,
-    gone_reason,
     retry_policy,
     unavailable_warning,
-    unreadable_reason,
 )
 
 __all__ = ["copy_container_log", "copy_logs"]
@@ -87,7 +85,7 @@ def copy_container_log(
                     response.release_conn()
                 copy.finish()
     except Exception as error:  # noqa: BLE001 — every failure becomes a reason; the pod's outcome stands
-        copy.result.unavailable = gone_reason(error) or unreadable_reason(error)
+        copy.give_up(error)
     return copy.result
 
 

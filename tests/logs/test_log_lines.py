@@ -12,6 +12,8 @@ from airflow_kpo_deferrable.logs.lines import (
     since_time,
 )
 
+from tests.support.log_reads import joined
+
 BASE = 1_714_557_600 * 1_000_000_000  # 2024-05-01T10:00:00Z
 
 
@@ -32,17 +34,6 @@ def chunked(data: bytes, rng: random.Random, most: int = 97) -> list[bytes]:
         chunks.append(data[position : position + size])
         position += size
     return chunks
-
-
-def joined(pieces: list[str]) -> list[str]:
-    """Sink output → whole lines (continuation pieces start with the marker)."""
-    lines: list[str] = []
-    for piece in pieces:
-        if piece.startswith("… ") and lines:
-            lines[-1] += piece[2:]
-        else:
-            lines.append(piece)
-    return lines
 
 
 def read_all(copy: ContainerLogCopy, data: bytes, rng: random.Random) -> None:

@@ -1,4 +1,4 @@
-"""The triggerer's log reader (kubernetes_asyncio, chunked raw responses) against the emulator's real HTTP and faults."""
+"""The triggerer's log reader (kubernetes_asyncio, chunked raw responses) against the emulator's HTTP and faults."""
 
 from __future__ import annotations
 
