@@ -15,6 +15,7 @@ container and why (pod gone: 404; container never started: 400; or still failing
 from airflow_kpo_deferrable.logs.lines import (
     ContainerLogCopy,
     LogCopy,
+    ResumePoint,
     StampedDecoder,
     parse_stamp,
     selected_containers,
@@ -24,6 +25,7 @@ from airflow_kpo_deferrable.logs.lines import (
 __all__ = [
     "ContainerLogCopy",
     "LogCopy",
+    "ResumePoint",
     "StampedDecoder",
     "parse_stamp",
     "selected_containers",

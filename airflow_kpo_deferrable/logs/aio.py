@@ -23,6 +23,7 @@ from airflow_kpo_deferrable.logs.lines import (
     ContainerLogCopy,
     LineSink,
     LogCopy,
+    ResumePoint,
     retry_policy,
     unavailable_warning,
 )
@@ -63,13 +64,16 @@ async def copy_container_log_async(
     *,
     prefix: str = "",
     follow: bool = False,
+    start_after: ResumePoint | None = None,
     warn: LineSink | None = None,
 ) -> LogCopy:
     """Copy one container's log into ``sink`` line by line; a broken read resumes where it broke, nothing repeated.
 
+    ``start_after`` (a ``LogCopy.resume_point`` from an earlier copy) skips what that copy already wrote.
+
     Never raises for an API answer (cancellation passes through): an unreadable log is reported through ``warn``.
     """
-    copy = ContainerLogCopy(container, sink, prefix=prefix, follow=follow)
+    copy = ContainerLogCopy(container, sink, prefix=prefix, follow=follow, start_after=start_after)
     try:
         async for attempt in AsyncRetrying(**retry_policy(copy)):
             with attempt:

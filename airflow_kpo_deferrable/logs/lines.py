@@ -168,6 +168,18 @@ class StampedDecoder:
 # -- one container's copy: resume point, overlap, outcome -----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a copy stands: the stamp of the last whole line written and how many written lines carry exactly it.
+
+    Plain ints, so it can travel in a trigger event: a reader started with ``start_after`` writes only what follows
+    (the triggerer's live logs can hand over to the worker this way, no line twice).
+    """
+
+    stamp: int
+    lines_at_stamp: int
+
+
 @dataclass
 class LogCopy:
     """What copying one container's log produced: counts, the tail for error messages, and why it stopped short."""
@@ -178,13 +190,20 @@ class LogCopy:
     resumed: int = 0  # reads that continued a broken one
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     unavailable: str | None = None
+    resume_point: ResumePoint | None = None  # after the last whole line written
 
 
 class ContainerLogCopy:
     """The state of copying one container's log into ``sink``, across as many reads as it takes.
 
+    Guarantees: every line of the log after ``start_after`` reaches ``sink`` exactly once and in order, without its
+    timestamp, in pieces of at most ``max_line_bytes`` (later pieces prefixed ``… ``), whatever the chunking and
+    however often a read breaks — provided the server honours ``timestamps=true`` (every kubelet does; without
+    stamps a resumed read cannot be de-duplicated).
+
     Drive it: ``query()`` → the read's query parameters; ``restart()`` before each read; ``feed(chunk)`` for each
-    chunk; ``finish()`` when a read ended normally. A read that broke needs nothing: the next ``restart()`` resumes.
+    chunk; ``finish()`` when a read ended normally; ``give_up(error)`` when reading stops for good. A read that broke
+    needs nothing: the next ``restart()`` resumes after the last line written.
     """
 
     def __init__(
@@ -194,6 +213,7 @@ class ContainerLogCopy:
         *,
         prefix: str = "",
         follow: bool = False,
+        start_after: ResumePoint | None = None,
         max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self.result = LogCopy(container)
@@ -202,8 +222,8 @@ class ContainerLogCopy:
         self._prefix = prefix
         self._max = max_line_bytes
         # what is written: the resume point
-        self._last_stamp: int | None = None
-        self._same_stamp_lines = 0
+        self._last_stamp: int | None = start_after.stamp if start_after else None
+        self._same_stamp_lines = start_after.lines_at_stamp if start_after else 0
         self._line_written = 0  # bytes of the current, unfinished line already handed to the sink
         self._reads = 0
         self._stalled_before = 0  # consecutive reads before this one that delivered nothing new
@@ -218,6 +238,7 @@ class ContainerLogCopy:
     @property
     def container(self) -> str:
         return self.result.container
+
 
     def query(self) -> dict[str, str]:
         """The ``pods/log`` query for the next read: whole log, or from the second of the last line written."""
@@ -304,6 +325,7 @@ class ContainerLogCopy:
                 self._same_stamp_lines += 1
             else:
                 self._last_stamp, self._same_stamp_lines = stamp, 1
+            self.result.resume_point = ResumePoint(self._last_stamp, self._same_stamp_lines)
 
     def _write(self, raw: bytes, *, more: bool) -> None:
         text = raw.decode("utf-8", "replace").rstrip("\r") if not more else raw.decode("utf-8", "replace")

@@ -24,6 +24,7 @@ from airflow_kpo_deferrable.logs.lines import (
     ContainerLogCopy,
     LineSink,
     LogCopy,
+    ResumePoint,
     retry_policy,
     unavailable_warning,
 )
@@ -66,13 +67,21 @@ def _chunks(response: Any) -> Iterator[bytes]:
 
 
 def copy_container_log(
-    api: CoreV1Api, pod_name: str, namespace: str, container: str, sink: LineSink, *, prefix: str = ""
+    api: CoreV1Api,
+    pod_name: str,
+    namespace: str,
+    container: str,
+    sink: LineSink,
+    *,
+    prefix: str = "",
+    start_after: ResumePoint | None = None,
 ) -> LogCopy:
     """Copy one container's whole log into ``sink``, line by line; a broken read resumes where it broke.
 
     Never raises for an API answer: a log that cannot be read ends with ``unavailable`` set to the reason.
+    ``start_after`` (a ``LogCopy.resume_point`` from an earlier copy, e.g. the triggerer's) skips what it wrote.
     """
-    copy = ContainerLogCopy(container, sink, prefix=prefix)
+    copy = ContainerLogCopy(container, sink, prefix=prefix, start_after=start_after)
     try:
         for attempt in Retrying(**retry_policy(copy)):
             with attempt:

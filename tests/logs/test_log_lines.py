@@ -124,3 +124,18 @@ def test_container_selection() -> None:
     assert selected_containers(["a", "b"], None, ["a"]) == ["a"]
     assert selected_containers(["a", "b"], "b", ["a"]) == ["b"]
     assert selected_containers(["a", "b", "c"], ["c", "a"], []) == ["a", "c"]
+
+
+def test_a_copy_started_after_an_earlier_ones_resume_point_writes_only_the_rest() -> None:
+    """The hand-over the triggerer's live logs need: what one copy wrote, the next one does not write again."""
+    lines = [(BASE + (i // 30) * 1_000, f"l{i}".encode()) for i in range(300)]  # 30 lines per stamp
+    first: list[str] = []
+    earlier = ContainerLogCopy("base", first.append)
+    read_all(earlier, served(lines[:145]), random.Random(4))  # the log as it was when the first copy read it
+    point = earlier.result.resume_point
+    assert point is not None and point.lines_at_stamp == 145 - 120
+    rest: list[str] = []
+    later = ContainerLogCopy("base", rest.append, start_after=point)
+    assert later.query()["sinceTime"] == since_time(point.stamp)
+    read_all(later, served(lines), random.Random(6))
+    assert first + rest == [text.decode() for _, text in lines]
