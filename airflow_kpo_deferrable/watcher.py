@@ -20,7 +20,7 @@ Facts this module handles:
   deserialisation and a small cache per pod, which matters at thousands of pods.
 * A subscriber that joins late gets the cached state at once; if the pod is not in the cache after the first LIST,
   one GET settles whether it exists (it may have been created after our LIST and its ADDED event is still coming).
-* Transient errors (connection, 429, 5xx; the rules are ``api_rules``') are retried with exponential backoff and
+* Transient errors (connection, 429, 5xx; the rules are in ``api_rules``) are retried with exponential backoff and
   jitter, honouring Retry-After.
   If RBAC forbids LIST/WATCH but allows GET, the watcher falls back to polling each subscribed pod with the same
   shared client. Errors that retrying cannot fix (401, 403 on GET, a missing namespace) are handed to subscribers.
