@@ -12,6 +12,7 @@ import pytest
 from kubernetes.client import CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
+from airflow_kpo_deferrable.logs.lines import STALLED_ATTEMPTS
 from airflow_kpo_deferrable.logs.sync import copy_container_log, copy_logs
 
 from tests.support.emulator import wait_for
@@ -108,3 +109,14 @@ def wait_for_absent(api: CoreV1Api, name: str, timeout: float = 30) -> None:
     while any(p.metadata.name == name for p in api.list_namespaced_pod("default").items):
         assert time.monotonic() < deadline, f"pod {name} still exists after {timeout} s"
         time.sleep(0.05)
+
+
+def test_a_log_that_stays_unreadable_is_a_warning_after_the_retries(emulator: Emulator, api: CoreV1Api) -> None:
+    finished_pod(api, "flaky", MANY_LINES_ONE_STAMP)
+    emulator.reset_counters()
+    emulator.call(lambda: emulator.faults.error_rate(503, verbs={"get"}, resources={"pods/log"}))
+    warnings: list[str] = []
+    [copy] = copy_logs(api, "flaky", "default", ["base"], [].append, warn=warnings.append)
+    assert copy.unavailable is not None and "HTTP 503" in copy.unavailable and "after retries" in copy.unavailable
+    assert emulator.counters().get("get pods/log") == STALLED_ATTEMPTS
+    assert "'base'" in warnings[0] and "outcome is the pod's" in warnings[0]
