@@ -33,9 +33,9 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tenacity import RetryCallState, retry_if_exception
 
@@ -48,6 +48,7 @@ STALLED_ATTEMPTS = 6
 MAX_WAIT_SECONDS = 10.0
 MIN_RUNTIME_RECORD_BYTES = 4096  # far below any runtime's record size: content that merely looks like a stamp stays
 STAMP_MAX_BYTES = 36  # "2024-05-01T10:00:00.123456789+02:00 "
+LONG_LINE_BYTES = 2 * MAX_LINE_BYTES  # longer lines are streamed in pieces, not buffered whole
 
 LineSink = Callable[[str], None]
 
@@ -82,87 +83,134 @@ def since_time(stamp_ns: int) -> str:
 # -- decoding a timestamped stream --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LineStart:
-    stamp: int | None  # None: the server sent no timestamp
+class LineHandler(Protocol):
+    """What ``StampedDecoder`` hands lines to: whole lines at once, long lines as start, pieces, end."""
 
+    def line(self, stamp: int | None, text: bytes) -> None: ...
 
-@dataclass(frozen=True)
-class LineData:
-    data: bytes
+    def start(self, stamp: int | None) -> None: ...
 
+    def data(self, data: bytes) -> None: ...
 
-@dataclass(frozen=True)
-class LineEnd:
-    pass
-
-
-Event = LineStart | LineData | LineEnd
-_END = LineEnd()
+    def end(self) -> None: ...
 
 
 class StampedDecoder:
-    """``timestamps=true`` output, in chunks of any size → line events with the stamps taken off."""
+    """``timestamps=true`` output, in chunks of any size → lines with the stamps taken off, in bounded memory.
 
-    def __init__(self) -> None:
+    Lines that fit in ``LONG_LINE_BYTES`` are split in bulk (the fast path: one ``bytes.split`` per chunk, a stamp
+    parsed once per distinct stamp); a longer line is streamed in pieces as its bytes arrive.
+    """
+
+    def __init__(self, handler: LineHandler) -> None:
+        self._handler = handler
         self._buffer = bytearray()
-        self._at_start = True
-        self._stamp: int | None = None
-        self._since_stamp = 0  # content bytes since the last stamp seen in this line
+        self._long = False
+        self._stamp: int | None = None  # the last stamp seen in the current long line
+        self._since_stamp = 0  # its content bytes since that stamp
+        self._cached: tuple[bytes, int | None] = (b"", None)
 
-    def feed(self, chunk: bytes) -> Iterator[Event]:
-        self._buffer += chunk
-        return self._drain(final=False)
-
-    def end(self) -> Iterator[Event]:
-        """The stream ended normally: what is left is the last line (a last line may lack its newline)."""
-        yield from self._drain(final=True)
-        if not self._at_start:
-            self._at_start = True
-            yield _END
-
-    def _drain(self, final: bool) -> Iterator[Event]:
+    def feed(self, chunk: bytes) -> None:
         buffer = self._buffer
+        buffer += chunk
         while buffer:
-            if self._at_start:
-                space = buffer.find(b" ", 0, STAMP_MAX_BYTES)
-                if space < 0 and len(buffer) < STAMP_MAX_BYTES and b"\n" not in buffer and not final:
-                    return  # the stamp is still arriving
-                stamp = parse_stamp(bytes(buffer[:space])) if space >= 0 else None
-                if stamp is not None:
-                    del buffer[: space + 1]
-                self._at_start, self._stamp, self._since_stamp = False, stamp, 0
-                yield LineStart(stamp)
+            if self._long:
+                if not self._stream_long(final=False):
+                    return
                 continue
-            newline = buffer.find(b"\n")
-            limit = newline if newline >= 0 else len(buffer)
-            # Without a newline in sight, hold back what could be the start of a stamp still arriving.
-            safe = limit if newline >= 0 or final else max(0, len(buffer) - STAMP_MAX_BYTES + 1)
-            pieces, position = [], 0
-            search = 0
-            while (match := _EMBEDDED_STAMP.search(buffer, search, limit)) is not None and match.start() < safe:
-                stamp = parse_stamp(match.group()[:-1])
-                gap = self._since_stamp + match.start() - position
-                if stamp is not None and self._stamp is not None and stamp >= self._stamp and (
-                    gap >= MIN_RUNTIME_RECORD_BYTES
-                ):
-                    pieces.append(bytes(buffer[position : match.start()]))
-                    self._stamp, self._since_stamp, position = stamp, 0, match.end()
-                search = match.start() + 1 if position < match.end() else position
-            end = max(safe, position)
-            if end > position:
-                pieces.append(bytes(buffer[position:end]))
-                self._since_stamp += end - position
-            del buffer[:end]
-            data = b"".join(pieces)
-            if data:
-                yield LineData(data)
-            if newline >= 0 and end == limit:
-                del buffer[:1]
-                self._at_start = True
-                yield _END
-            elif not data:
+            last = buffer.rfind(b"\n")
+            if last >= 0:
+                block = bytes(buffer[:last])
+                del buffer[: last + 1]
+                for line in block.split(b"\n"):
+                    self._whole(line)
+            if len(buffer) <= LONG_LINE_BYTES:
                 return
+            self._begin_long()
+
+    def end(self) -> None:
+        """The stream ended normally: what is left is the last line (a last line may lack its newline)."""
+        if self._long:
+            self._stream_long(final=True)
+            if self._long:
+                self._long = False
+                self._handler.end()
+        elif self._buffer:
+            self._whole(bytes(self._buffer))
+            self._buffer.clear()
+
+    def _parse(self, stamp_text: bytes) -> int | None:
+        if stamp_text != self._cached[0]:
+            self._cached = (stamp_text, parse_stamp(stamp_text))
+        return self._cached[1]
+
+    def _whole(self, line: bytes) -> None:
+        space = line.find(b" ", 0, STAMP_MAX_BYTES)
+        stamp = self._parse(line[:space]) if space > 0 else None
+        text = line[space + 1 :] if stamp is not None else line
+        if stamp is not None and len(text) >= MIN_RUNTIME_RECORD_BYTES:
+            text = b"".join(_without_record_stamps(text, stamp, 0, len(text))[0])
+        self._handler.line(stamp, text)
+
+    def _begin_long(self) -> None:
+        buffer = self._buffer
+        space = buffer.find(b" ", 0, STAMP_MAX_BYTES)
+        stamp = self._parse(bytes(buffer[:space])) if space > 0 else None
+        if stamp is not None:
+            del buffer[: space + 1]
+        self._long, self._stamp, self._since_stamp = True, stamp, 0
+        self._handler.start(stamp)
+
+    def _stream_long(self, final: bool) -> bool:
+        """Hand on what has arrived of the long line; True when it ended (the rest of the buffer is new lines)."""
+        buffer = self._buffer
+        newline = buffer.find(b"\n")
+        limit = newline if newline >= 0 else len(buffer)
+        # Without a newline in sight, hold back what could be the start of a stamp still arriving.
+        safe = limit if newline >= 0 or final else max(0, len(buffer) - STAMP_MAX_BYTES + 1)
+        if self._stamp is None:
+            pieces, end = [bytes(buffer[:safe])], safe
+        else:
+            pieces, end, self._stamp, self._since_stamp = _without_record_stamps(
+                buffer, self._stamp, self._since_stamp, safe, limit
+            )
+        del buffer[:end]
+        data = b"".join(pieces)
+        if data:
+            self._handler.data(data)
+        if newline >= 0 and end == limit:
+            del buffer[:1]
+            self._long = False
+            self._handler.end()
+            return True
+        return False
+
+
+def _without_record_stamps(
+    text: bytes | bytearray, stamp: int, since_stamp: int, safe: int, limit: int | None = None
+) -> tuple[list[bytes], int, int, int]:
+    """Cut the kubelet's per-record stamps out of ``text[:safe]`` (a stamp may end before ``limit``).
+
+    A stamp counts as the kubelet's when it has the kubelet's fixed width, is not earlier than the previous one and
+    follows at least ``MIN_RUNTIME_RECORD_BYTES`` of content. Returns the pieces, where they end, the last stamp
+    and the content bytes since it.
+    """
+    limit = safe if limit is None else limit
+    pieces: list[bytes] = []
+    position = search = 0
+    while (match := _EMBEDDED_STAMP.search(text, search, limit)) is not None and match.start() < safe:
+        found = parse_stamp(match.group()[:-1])
+        if found is not None and found >= stamp and since_stamp + match.start() - position >= MIN_RUNTIME_RECORD_BYTES:
+            pieces.append(bytes(text[position : match.start()]))
+            stamp, since_stamp, position = found, 0, match.end()
+            search = position
+        else:
+            search = match.start() + 1
+    end = max(safe, position)
+    if end > position:
+        pieces.append(bytes(text[position:end]))
+        since_stamp += end - position
+    return pieces, end, stamp, since_stamp
 
 
 # -- one container's copy: resume point, overlap, outcome -----------------------------------------------------------
@@ -190,7 +238,13 @@ class LogCopy:
     resumed: int = 0  # reads that continued a broken one
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     unavailable: str | None = None
-    resume_point: ResumePoint | None = None  # after the last whole line written
+    last_stamp: int | None = None  # of the last whole line written
+    lines_at_last_stamp: int = 0  # whole lines written with exactly that stamp
+
+    @property
+    def resume_point(self) -> ResumePoint | None:
+        """After the last whole line written (None before the first): a later copy may ``start_after`` it."""
+        return None if self.last_stamp is None else ResumePoint(self.last_stamp, self.lines_at_last_stamp)
 
 
 class ContainerLogCopy:
@@ -259,7 +313,7 @@ class ContainerLogCopy:
         self._new_read()
 
     def _new_read(self) -> None:
-        self._decoder = StampedDecoder()
+        self._decoder = StampedDecoder(self)
         self._skipping = self._last_stamp is not None or self._line_written > 0
         self._seen_same = 0
         self._drop_bytes = 0
@@ -273,36 +327,33 @@ class ContainerLogCopy:
         self.result.unavailable = gone_reason(error) or unreadable_reason(error)
 
     def feed(self, chunk: bytes) -> None:
-        for event in self._decoder.feed(chunk):
-            self._handle(event)
+        self._decoder.feed(chunk)
 
     def finish(self) -> None:
-        for event in self._decoder.end():
-            self._handle(event)
+        self._decoder.end()
 
-    def _handle(self, event: Event) -> None:
-        if isinstance(event, LineStart):
-            self._start(event.stamp)
-        elif isinstance(event, LineData):
-            self._data(event.data)
-        else:
-            self._end()
+    # -- LineHandler: what the decoder hands on -------------------------------------------------------------------
 
-    def _start(self, stamp: int | None) -> None:
-        self._line_stamp = stamp
-        self._dropping_line = False
-        if not self._skipping or stamp is None:
+    def line(self, stamp: int | None, text: bytes) -> None:
+        """A whole line (the fast path)."""
+        if self._skipping and self._repeats(stamp):
             return
-        if self._last_stamp is not None and stamp < self._last_stamp:
-            self._dropping_line = True
-        elif stamp == self._last_stamp and self._seen_same < self._same_stamp_lines:
-            self._seen_same += 1
-            self._dropping_line = True
-        else:  # the first line not written yet, or not finished: skip what of it was written
-            self._skipping = False
-            self._drop_bytes = self._line_written
+        if self._drop_bytes:
+            text, self._drop_bytes = text[self._drop_bytes :], 0
+        if len(text) > self._max:
+            self._line_stamp = stamp
+            self.data(text)
+            self.end()
+            return
+        self._write(text, more=False)
+        self._wrote_line(stamp)
 
-    def _data(self, data: bytes) -> None:
+    def start(self, stamp: int | None) -> None:
+        """A long line begins; its pieces follow through ``data``, then ``end``."""
+        self._line_stamp = stamp
+        self._dropping_line = self._skipping and self._repeats(stamp)
+
+    def data(self, data: bytes) -> None:
         if self._dropping_line:
             return
         if self._drop_bytes:
@@ -313,24 +364,50 @@ class ContainerLogCopy:
             self._write(bytes(self._pending[: self._max]), more=True)
             del self._pending[: self._max]
 
-    def _end(self) -> None:
+    def end(self) -> None:
         if self._dropping_line:
             self._dropping_line = False
             return
         self._write(bytes(self._pending), more=False)
         self._pending.clear()
-        stamp = self._line_stamp
-        if stamp is not None:
-            if stamp == self._last_stamp:
-                self._same_stamp_lines += 1
-            else:
-                self._last_stamp, self._same_stamp_lines = stamp, 1
-            self.result.resume_point = ResumePoint(self._last_stamp, self._same_stamp_lines)
+        self._wrote_line(self._line_stamp)
+
+    # -- the rules ------------------------------------------------------------------------------------------------
+
+    def _repeats(self, stamp: int | None) -> bool:
+        """While a resumed read repeats what was written: whether the line stamped ``stamp`` is such a repeat.
+
+        Earlier stamps are repeats; of the lines stamped exactly like the last one written, as many as were written;
+        the first line after those is new (or the long line that broke: its written bytes are skipped).
+        """
+        if stamp is None:  # a server that sends no stamps: nothing to compare, nothing dropped
+            return False
+        if self._last_stamp is not None and stamp < self._last_stamp:
+            return True
+        if stamp == self._last_stamp and self._seen_same < self._same_stamp_lines:
+            self._seen_same += 1
+            return True
+        self._skipping = False
+        self._drop_bytes = self._line_written
+        return False
+
+    def _wrote_line(self, stamp: int | None) -> None:
+        if stamp is None:
+            return
+        if stamp == self._last_stamp:
+            self._same_stamp_lines += 1
+        else:
+            self._last_stamp, self._same_stamp_lines = stamp, 1
+        self.result.last_stamp, self.result.lines_at_last_stamp = stamp, self._same_stamp_lines
 
     def _write(self, raw: bytes, *, more: bool) -> None:
-        text = raw.decode("utf-8", "replace").rstrip("\r") if not more else raw.decode("utf-8", "replace")
-        marker = "… " if self._continued else ""
-        self._sink(f"{self._prefix}{marker}{text}")
+        text = raw.decode("utf-8", "replace")
+        if not more:
+            text = text.rstrip("\r")
+        if self._continued:
+            self._sink(f"{self._prefix}… {text}")
+        else:
+            self._sink(self._prefix + text if self._prefix else text)
         self.result.bytes += len(raw)
         self._continued = more
         if more:

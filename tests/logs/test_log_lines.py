@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from airflow_kpo_deferrable.logs.lines import (
+    MAX_LINE_BYTES,
     MIN_RUNTIME_RECORD_BYTES,
     ContainerLogCopy,
     parse_stamp,
@@ -139,3 +140,20 @@ def test_a_copy_started_after_an_earlier_ones_resume_point_writes_only_the_rest(
     assert later.query()["sinceTime"] == since_time(point.stamp)
     read_all(later, served(lines), random.Random(6))
     assert first + rest == [text.decode() for _, text in lines]
+
+
+def test_a_line_longer_than_the_buffer_streams_in_pieces_across_a_break() -> None:
+    """Past LONG_LINE_BYTES a line is not buffered whole; its record stamps still go, and a break mid-way resumes."""
+    records = [bytes([97 + i % 26]) * 16384 for i in range(25)]  # 400 KiB, one record stamp per 16 KiB
+    long = b"".join(stamp(BASE + 3) + b" " + record for record in records) + b"\n"
+    data = served([(BASE, b"first")]) + long + served([(BASE + 4, b"last")])
+    rng = random.Random(9)
+    for cut in (40, len(data) // 3, len(data) - 10):
+        out: list[str] = []
+        copy = ContainerLogCopy("base", out.append)
+        copy.restart()
+        for chunk in chunked(data[:cut], rng, most=70_000):
+            copy.feed(chunk)
+        read_all(copy, data, rng)
+        assert joined(out) == ["first", b"".join(records).decode(), "last"], f"cut at byte {cut}"
+        assert all(len(piece) <= MAX_LINE_BYTES + 2 for piece in out)

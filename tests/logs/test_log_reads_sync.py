@@ -76,7 +76,7 @@ def test_a_stream_broken_midway_is_resumed_without_loss_or_repeat(
 
 def test_a_long_line_broken_in_its_middle_arrives_whole_once(emulator: Emulator, api: CoreV1Api) -> None:
     finished_pod(api, "long", LONG_LINES)
-    emulator.call(lambda: emulator.faults.cut_streams(150_000))
+    emulator.call(lambda: emulator.faults.cut_streams(450_000))
     out, copy = read(api, "long")
     assert joined(out) == expected_lines(LONG_LINES)
     assert (copy.lines, copy.resumed) == (4, 1)

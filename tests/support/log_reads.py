@@ -9,7 +9,7 @@ from airflow_kpo_deferrable.emulator import scenario
 # Logs whose exact text the scripted runtime writes (``<container> line <n>``, padded to log-line-bytes).
 MANY_LINES_ONE_STAMP = {"log_lines": 3000, "log_interval": 0, "duration": 0}  # one runtime batch: one timestamp
 LINES_OVER_A_SECOND = {"log_lines": 300, "log_interval": 0.004, "duration": 1.2}  # many stamps, batches share some
-LONG_LINES = {"log_lines": 4, "log_line_bytes": 100_000, "log_interval": 0, "duration": 0}  # > 16 KiB records
+LONG_LINES = {"log_lines": 4, "log_line_bytes": 300_000, "log_interval": 0, "duration": 0}  # many 16 KiB records
 
 
 def log_pod(name: str, **values: Any) -> dict[str, Any]:
