@@ -3,8 +3,9 @@
 Why: the provider reads the whole base-container log into memory on resume, ignores the other containers, and turns
 any error of the read into a silent loss. Here:
 
-* ``logs.lines`` — the pure rules, one copy for both sides: decoding ``timestamps=true`` output, the resume point
-  (``sinceTime`` plus exact overlap dropping), the retry policy, gone vs unreadable, which containers to copy.
+* ``logs.stamps`` — pure: ``timestamps=true`` output back into the container's lines (stamps parsed and stripped).
+* ``logs.lines`` — the pure rules, one copy for both sides: the resume point (``sinceTime`` plus exact overlap
+  dropping), the retry policy, gone vs unreadable, which containers to copy.
 * ``logs.sync`` — the worker's reader (sync ``kubernetes`` client), used when the task resumes.
 * ``logs.aio`` — the triggerer's reader (``kubernetes_asyncio``, chunked raw responses, ``follow`` for live logs).
 
@@ -16,11 +17,9 @@ from airflow_kpo_deferrable.logs.lines import (
     ContainerLogCopy,
     LogCopy,
     ResumePoint,
-    StampedDecoder,
-    parse_stamp,
     selected_containers,
-    since_time,
 )
+from airflow_kpo_deferrable.logs.stamps import StampedDecoder, parse_stamp, since_time
 
 __all__ = [
     "ContainerLogCopy",

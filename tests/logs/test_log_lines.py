@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import random
 
-from airflow_kpo_deferrable.logs.lines import (
-    MAX_LINE_BYTES,
-    MIN_RUNTIME_RECORD_BYTES,
-    ContainerLogCopy,
-    parse_stamp,
-    selected_containers,
-    since_time,
-)
+from airflow_kpo_deferrable.logs.lines import MAX_LINE_BYTES, ContainerLogCopy, selected_containers
+from airflow_kpo_deferrable.logs.stamps import MIN_RUNTIME_RECORD_BYTES, parse_stamp, since_time
 
 from tests.support.log_reads import joined
 
