@@ -10,8 +10,9 @@ Facts this module handles:
   lost. When a watch ends (server ``timeoutSeconds``, a dropped connection, a proxy idle timeout) we resume from the
   last ``resourceVersion`` seen, bookmarks included (``allowWatchBookmarks``), without a new LIST.
 * A ``resourceVersion`` may be too old for the server's history: it answers 410 Gone, either as the HTTP status or as
-  an ``ERROR`` event inside a 200 stream. Then we LIST again and re-check every subscribed pod against the fresh list:
-  a pod missing from it was deleted while we were not looking.
+  an ``ERROR`` event inside a 200 stream. Both become the same ``ApiStatusError(410)`` and reach ``after_watch``, the
+  one place that decides between resuming and relisting. On a relist every subscribed pod is re-checked against the
+  fresh list: a pod missing from it was deleted while we were not looking.
 * ``_preload_content=False`` hands back the raw aiohttp response: kubernetes_asyncio does not check its status, and
   the body is read in chunks and split into lines here, with a cap, instead of ``readline()`` whose buffer limit
   breaks on big objects (etcd allows objects up to ~1.5 MiB).
@@ -19,7 +20,8 @@ Facts this module handles:
   deserialisation and a small cache per pod, which matters at thousands of pods.
 * A subscriber that joins late gets the cached state at once; if the pod is not in the cache after the first LIST,
   one GET settles whether it exists (it may have been created after our LIST and its ADDED event is still coming).
-* Transient errors (connection, 429, 5xx) are retried with exponential backoff and jitter, honouring Retry-After.
+* Transient errors (connection, 429, 5xx; the rules are in ``api_rules``) are retried with exponential backoff and
+  jitter, honouring Retry-After.
   If RBAC forbids LIST/WATCH but allows GET, the watcher falls back to polling each subscribed pod with the same
   shared client. Errors that retrying cannot fix (401, 403 on GET, a missing namespace) are handed to subscribers.
 * The watcher starts with its first subscriber and stops a grace period after the last one leaves, so a burst of
@@ -35,18 +37,21 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import aiohttp
 from kubernetes_asyncio.client import CoreV1Api
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState
+
+from airflow_kpo_deferrable.api_rules import ApiStatusError, is_transient, retry_policy
+from airflow_kpo_deferrable.raw_response import raise_for_status
 
 log = logging.getLogger(__name__)
 
 ApiFactory = Callable[[], Awaitable[CoreV1Api]]
 
 MAX_EVENT_BYTES = 16 * 1024 * 1024
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # A server or proxy that ends every watch at once must not be hammered in a tight loop (client-go backs off too).
 MIN_CYCLE_SECONDS = 1.0
 
@@ -60,18 +65,42 @@ class WatchKey:
     selector: str
 
 
-class ApiStatusError(Exception):
-    """A non-2xx answer from the API server, with what retry decisions need."""
+class WatchPlan(Enum):
+    """What the shared watch does after a watch request ended."""
 
-    def __init__(self, status: int, body: str, retry_after: float | None = None) -> None:
-        super().__init__(f"HTTP {status}: {body[:500]}")
-        self.status = status
-        self.body = body
-        self.retry_after = retry_after
+    RESUME = "resume"  # WATCH again from the last resourceVersion seen (bookmarks included): no LIST
+    RELIST = "relist"  # LIST for a fresh snapshot and resourceVersion, re-check every subscriber, then WATCH
+    POLL = "poll"  # LIST/WATCH forbidden (RBAC allows GET only): GET each subscribed pod every poll interval
+    BACK_OFF = "back off"  # a transient error: wait (backoff, Retry-After), then RESUME (or RELIST without a version)
+    GIVE_UP = "give up"  # retrying cannot fix it: every subscriber gets the error
 
 
-class ResourceExpired(Exception):
-    """The watch's resourceVersion is older than the server's history (410 Gone): LIST again."""
+@dataclass(frozen=True)
+class NextStep:
+    plan: WatchPlan
+    reason: str
+
+
+def after_watch(resource_version: str | None, ended_by: BaseException | None) -> NextStep:
+    """Resume from ``resource_version`` or relist, decided from how the last LIST/WATCH ended — the only such rule.
+
+    ``ended_by`` is None when the server ended the stream normally (its ``timeoutSeconds``, a restart, a proxy's idle
+    timeout). A 410 (``Expired``/``Gone``, as HTTP status or as an ``ERROR`` event in the stream) is the only way to
+    a relist once a version is known: resuming from a version the server has compacted away cannot work, and a
+    relist is what notices deletions missed meanwhile.
+    """
+    status = getattr(ended_by, "status", None) if ended_by is not None else None
+    if status == 410:
+        return NextStep(WatchPlan.RELIST, "resourceVersion too old for the server's history (410): relist")
+    if status == 403:
+        return NextStep(WatchPlan.POLL, "LIST/WATCH of pods forbidden: poll each pod with GET")
+    if ended_by is not None and is_transient(ended_by):
+        return NextStep(WatchPlan.BACK_OFF, f"transient error ({ended_by}): back off, then continue")
+    if ended_by is not None:
+        return NextStep(WatchPlan.GIVE_UP, f"retrying cannot fix {ended_by}")
+    if resource_version is None:
+        return NextStep(WatchPlan.RELIST, "no resourceVersion yet: list first")
+    return NextStep(WatchPlan.RESUME, f"watch ended normally: resume from resourceVersion {resource_version}")
 
 
 def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +111,18 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
 
 
 class Subscription:
-    """One waiting pod's view of the shared watch: its latest state, coalesced (only the newest matters)."""
+    """One waiting pod's view of the shared watch. Guarantees, in the order a waiter relies on them:
+
+    * A late joiner is never blind: ``PodWatcher.subscribe`` returns with the cached state if the watch has seen the
+      pod, else (after the first LIST, bounded at 10 s) with the answer of one GET: the pod's state, gone, or an
+      error. Only when the API cannot be reached is nothing known yet (``settled`` is False); the watch fills it in.
+    * Updates are coalesced: ``pod`` is always the newest state seen and ``changed()`` returns once for any number of
+      updates since the previous call. Intermediate states may be skipped; decisions read the newest.
+    * Identity is by uid: a pod with our name but another uid (ours was deleted, a new one took the name) reads as
+      ``gone``; ``pod`` keeps the last state of *our* pod.
+    * ``gone`` is final for this pod, and ``error`` is final for the subscription: once set, later updates are
+      ignored, so a waiter that sees an error stops.
+    """
 
     def __init__(self, name: str, uid: str | None) -> None:
         self.name = name
@@ -94,6 +134,8 @@ class Subscription:
         self._changed = asyncio.Event()
 
     def update(self, pod: dict[str, Any]) -> None:
+        if self.error is not None:
+            return
         if self.uid and pod["metadata"].get("uid") != self.uid:
             # Same name, different pod: ours was deleted and something else took the name.
             self.mark_gone(None)
@@ -102,12 +144,16 @@ class Subscription:
         self._changed.set()
 
     def mark_gone(self, last_state: dict[str, Any] | None) -> None:
+        if self.error is not None:
+            return
         if last_state is not None and (not self.uid or last_state["metadata"].get("uid") == self.uid):
             self.pod = last_state
         self.gone = True
         self._changed.set()
 
     def fail(self, error: str) -> None:
+        if self.error is not None:
+            return
         self.error = error
         self._changed.set()
 
@@ -126,31 +172,6 @@ class Subscription:
         return True
 
 
-def _retry_wait(default: Callable[[RetryCallState], float]) -> Callable[[RetryCallState], float]:
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, ApiStatusError) and error.retry_after is not None:
-            return error.retry_after + random.uniform(0, 0.5)
-        return default(state)
-
-    return wait
-
-
-def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, ApiStatusError):
-        return error.status in RETRYABLE_STATUS
-    return isinstance(error, aiohttp.ClientError | TimeoutError | ConnectionError)
-
-
-async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
-    if 200 <= response.status < 300:
-        return
-    body = (await response.content.read(64 * 1024)).decode("utf-8", "replace")
-    response.release()
-    retry_after = response.headers.get("Retry-After")
-    raise ApiStatusError(response.status, body, float(retry_after) if retry_after and retry_after.isdigit() else None)
-
-
 async def _json_lines(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
     """Split a watch stream into JSON objects without aiohttp's line-length limit."""
     buffer = bytearray()
@@ -166,7 +187,20 @@ async def _json_lines(response: aiohttp.ClientResponse) -> AsyncIterator[dict[st
 
 
 class PodWatcher:
-    """The shared watch for one ``WatchKey``; create through ``WatcherRegistry``."""
+    """The shared watch for one ``WatchKey``; create through ``WatcherRegistry``. Guarantees:
+
+    * One LIST, then one WATCH at a time for all subscribers, however many: API requests are O(1) in pods waiting.
+    * No change is lost between LIST and WATCH or across reconnects: every watch continues from the last
+      resourceVersion seen; when that version is too old (410) the watcher relists and re-checks every subscriber,
+      so a deletion it could not see is reported as ``gone``. ``after_watch`` is the one rule for which it does.
+    * Subscribers get what ``Subscription`` promises (late joiners, coalescing, uid identity, final errors).
+    * Transient errors never reach subscribers: they are retried without limit, with backoff and Retry-After. An
+      error retrying cannot fix reaches every subscriber as ``error`` and stops the watcher (the next subscriber
+      starts a fresh one).
+    * It polls instead of watching when LIST/WATCH answer 403 (RBAC allows only GET): each subscribed pod is read
+      every ``poll_interval`` seconds with the same shared client. It never goes back to watching by itself.
+    * It runs from the first subscriber until ``grace_seconds`` after the last one left.
+    """
 
     def __init__(
         self,
@@ -223,7 +257,7 @@ class PodWatcher:
         if response.status == 404:
             response.release()
             return None
-        await _raise_for_status(response)
+        await raise_for_status(response)
         return slim_pod(json.loads(await response.read()))
 
     async def _settle_unseen(self, sub: Subscription) -> None:
@@ -235,7 +269,7 @@ class PodWatcher:
         try:
             pod = await self.fetch(sub.name)
         except ApiStatusError as error:
-            if not _is_transient(error):
+            if not is_transient(error):
                 sub.fail(f"cannot read pod {sub.name} in {self.key.namespace}: {error}")
             return  # transient: the watch will deliver it
         except (aiohttp.ClientError, TimeoutError, ConnectionError):
@@ -315,12 +349,7 @@ class PodWatcher:
         try:
             while True:
                 started = loop.time()
-                retrying = AsyncRetrying(
-                    retry=retry_if_exception(_is_transient),
-                    wait=_retry_wait(wait_exponential_jitter(multiplier=0.5, max=30, jitter=1)),
-                    reraise=True,
-                    before_sleep=self._log_retry,
-                )
+                retrying = AsyncRetrying(**retry_policy(attempts=None, max_wait=30, before_sleep=self._log_retry))
                 await retrying(self._poll_once if self.polling else self._sync_once)
                 if (spent := loop.time() - started) < MIN_CYCLE_SECONDS:
                     await asyncio.sleep(MIN_CYCLE_SECONDS - spent)
@@ -337,23 +366,26 @@ class PodWatcher:
         log.warning("Pod watch for namespace %s: %s; retrying", self.key.namespace, error)
 
     async def _sync_once(self) -> None:
-        """LIST if needed, then one WATCH until the server ends it. Returns to be called again."""
+        """LIST if needed, then one WATCH until the server ends it; ``after_watch`` says what comes next."""
         api = await self._api_factory()
+        ended_by: Exception | None = None
         try:
             if self._resource_version is None:
                 await self._list(api)
             await self._watch(api)
-        except ResourceExpired:
+        except Exception as error:  # judged by after_watch; transient and fatal ones are re-raised below
+            ended_by = error
+        step = after_watch(self._resource_version, ended_by)
+        if step.plan is WatchPlan.RELIST:
+            if ended_by is not None:
+                log.info("Pod watch for namespace %s: %s", self.key.namespace, step.reason)
             self._resource_version = None
-        except ApiStatusError as error:
-            if error.status == 410:
-                self._resource_version = None
-            elif error.status == 403:
-                log.warning("LIST/WATCH pods forbidden in %s; polling each pod instead", self.key.namespace)
-                self.polling = True
-                self._listed.set()
-            else:
-                raise
+        elif step.plan is WatchPlan.POLL:
+            log.warning("Pod watch for namespace %s: %s", self.key.namespace, step.reason)
+            self.polling = True
+            self._listed.set()
+        elif ended_by is not None and step.plan in (WatchPlan.BACK_OFF, WatchPlan.GIVE_UP):
+            raise ended_by
 
     async def _list(self, api: CoreV1Api) -> None:
         started = asyncio.get_running_loop().time()
@@ -364,7 +396,7 @@ class PodWatcher:
             response = await api.list_namespaced_pod(
                 self.key.namespace, label_selector=self.key.selector, limit=500, _preload_content=False, **extra
             )
-            await _raise_for_status(response)
+            await raise_for_status(response)
             body = json.loads(await response.read())
             pods.extend(body.get("items") or [])
             token = (body.get("metadata") or {}).get("continue")
@@ -386,7 +418,7 @@ class PodWatcher:
             # No total timeout; a silent connection (half-open TCP) is noticed by the read timeout.
             _request_timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout + 60),
         )
-        await _raise_for_status(response)
+        await raise_for_status(response)
         try:
             async for event in _json_lines(response):
                 self._handle_event(event)
@@ -396,9 +428,7 @@ class PodWatcher:
     def _handle_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         obj = event.get("object") or {}
-        if kind == "ERROR":
-            if obj.get("code") == 410:
-                raise ResourceExpired(obj.get("message", "resource version expired"))
+        if kind == "ERROR":  # e.g. 410 Expired inside a 200 stream: the same error as an HTTP 410, the same path
             raise ApiStatusError(int(obj.get("code") or 500), json.dumps(obj))
         self._resource_version = (obj.get("metadata") or {}).get("resourceVersion", self._resource_version)
         if kind in ("ADDED", "MODIFIED", "DELETED"):

@@ -267,7 +267,7 @@ def prepare(spec: dict[str, Any], logger: logging.Logger) -> Any:
     name, kubeconfig = spec["pod"], spec["kubeconfig"]
     if spec["impl"] == "ours":
         from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, KubernetesHook
-        from airflow_kpo_deferrable.logs import copy_logs
+        from airflow_kpo_deferrable.logs.sync import copy_logs
 
         api = KubernetesHook(ClusterTarget(conn_id=None, config_file=kubeconfig)).core_v1()
         pod = api.read_namespaced_pod(name, NAMESPACE)

@@ -39,6 +39,7 @@ class ErrorRate:
     verbs: frozenset[str] | None
     resources: frozenset[str] | None
     until: float | None
+    count: int | None = None  # answers left to fault; None: no limit
 
     def applies(self, verb: str, resource: str, now: float) -> bool:
         return (
@@ -57,6 +58,7 @@ class Faults:
         self._errors: list[ErrorRate] = []
         self._latency = 0.0
         self._paused_until = 0.0
+        self._cuts: list[tuple[int, frozenset[str]]] = []
 
     def close_watches(self) -> int:
         """End every open watch stream now (clients see a clean end of stream, as on an API server restart)."""
@@ -68,20 +70,36 @@ class Faults:
 
     def error_rate(
         self, status: int, share: float = 1.0, retry_after: float | None = None, verbs: set[str] | None = None,
-        resources: set[str] | None = None, seconds: float | None = None,
+        resources: set[str] | None = None, seconds: float | None = None, count: int | None = None,
     ) -> None:
         """Answer ``share`` of matching requests with ``status`` (a real Status body, Retry-After if given).
 
         Retry-After is sent as whole seconds (fractions round up), as the API server sends it: HTTP allows only
-        delta-seconds there, and urllib3 (under the ``kubernetes`` client) rejects anything else.
+        delta-seconds there, and urllib3 (under the ``kubernetes`` client) rejects anything else. ``count`` limits
+        the rule to that many faulted answers (``count=1``: exactly one error).
         """
         if not 0 <= share <= 1:
             raise ValueError(f"share must be between 0 and 1, got {share}")
         until = time.monotonic() + seconds if seconds is not None else None
         self._errors.append(ErrorRate(
             status, share, retry_after, frozenset(verbs) if verbs else None,
-            frozenset(resources) if resources else None, until,
+            frozenset(resources) if resources else None, until, count,
         ))
+
+    def cut_streams(self, after_bytes: int, count: int = 1, resources: set[str] | None = None) -> None:
+        """Break the next ``count`` streamed answers (``pods/log`` by default) after ``after_bytes`` bytes of body:
+        the connection closes without the chunked body's end, as when a proxy or the API server drops it midway."""
+        if after_bytes < 0 or count < 1:
+            raise ValueError(f"after_bytes must be >= 0 and count >= 1, got {after_bytes} and {count}")
+        self._cuts.extend([(after_bytes, frozenset(resources or {"pods/log"}))] * count)
+
+    def stream_cut(self, resource: str) -> int | None:
+        """Bytes after which to break this answer (taking one ``cut_streams`` token), or None to serve it whole."""
+        for index, (after_bytes, resources) in enumerate(self._cuts):
+            if resource in resources:
+                del self._cuts[index]
+                return after_bytes
+        return None
 
     def latency(self, seconds: float) -> None:
         """Delay every answer by ``seconds``."""
@@ -93,6 +111,7 @@ class Faults:
 
     def clear(self) -> None:
         self._errors.clear()
+        self._cuts.clear()
         self._latency = 0.0
         self._paused_until = 0.0
 
@@ -102,9 +121,11 @@ class Faults:
 
     def error_for(self, verb: str, resource: str) -> ApiError | None:
         now = time.monotonic()
-        self._errors = [e for e in self._errors if e.until is None or now < e.until]
+        self._errors = [e for e in self._errors if (e.until is None or now < e.until) and e.count != 0]
         for rule in self._errors:
             if rule.applies(verb, resource, now) and self._random.random() < rule.share:
+                if rule.count is not None:
+                    rule.count -= 1
                 error = ApiError(rule.status, REASONS.get(rule.status, "InternalError"),
                                  MESSAGES.get(rule.status, "emulated fault"))
                 if rule.retry_after is not None:
@@ -118,9 +139,9 @@ class Faults:
         """One side-channel operation: ``{"op": "error_rate", "status": 503, ...}`` (method name + arguments)."""
         operation = dict(operation)
         name = operation.pop("op", None)
-        if name not in {"close_watches", "expire_history", "error_rate", "latency", "pause", "clear"}:
+        if name not in {"close_watches", "expire_history", "error_rate", "cut_streams", "latency", "pause", "clear"}:
             raise ApiError(400, "BadRequest", f"unknown fault op {name!r}: use close_watches, expire_history, "
-                                              "error_rate, latency, pause or clear")
+                                              "error_rate, cut_streams, latency, pause or clear")
         for key in ("verbs", "resources"):
             if operation.get(key) is not None:
                 operation[key] = set(operation[key])

@@ -149,7 +149,7 @@ class Emulator:
         app = web.Application(middlewares=[self._api_middleware], client_max_size=64 * 1024**2)
         # pods/log and pods/exec are the kubelet's (the API server proxies them on a real cluster)
         pod = "/api/v1/namespaces/{namespace}/pods/{name}"
-        app.router.add_get(pod + "/log", PodLogs(self.store, self.kubelet).handle)
+        app.router.add_get(pod + "/log", PodLogs(self.store, self.kubelet, self.faults).handle)
         exec_ = PodExec(self.store, self.kubelet).handle
         app.router.add_route("GET", pod + "/exec", exec_)
         app.router.add_route("POST", pod + "/exec", exec_)

@@ -24,22 +24,22 @@ Facts it handles:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, TaskDeferralError
-from kubernetes.client import CoreV1Api, V1DeleteOptions, V1Pod, V1Preconditions
+from kubernetes.client import CoreV1Api, V1Pod
 from kubernetes.client.exceptions import ApiException
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying
 
+from airflow_kpo_deferrable.api_rules import delete_is_fine, delete_options, retry_policy
 from airflow_kpo_deferrable.hooks.kubernetes import KubernetesHook
-from airflow_kpo_deferrable.logs import copy_logs
+from airflow_kpo_deferrable.logs.lines import selected_containers
+from airflow_kpo_deferrable.logs.sync import copy_logs
 from airflow_kpo_deferrable.operators.arguments import KubernetesPodArguments
 from airflow_kpo_deferrable.outcome import Outcome, PodResult, describe
 from airflow_kpo_deferrable.podspec import PodIdentity, identity_labels
-from airflow_kpo_deferrable.triggers.pod import PodTrigger, first_result
-from airflow_kpo_deferrable.watcher import RETRYABLE_STATUS
+from airflow_kpo_deferrable.triggers.pod import PodTrigger, wait_blocking
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -54,19 +54,8 @@ class PodFailure(AirflowException):
         self.result = result
 
 
-def _transient(error: BaseException) -> bool:
-    if isinstance(error, ApiException):
-        return error.status in RETRYABLE_STATUS or error.status == 0
-    return isinstance(error, ConnectionError | TimeoutError) or type(error).__module__.startswith("urllib3")
-
-
 def _retrying() -> Retrying:
-    return Retrying(
-        retry=retry_if_exception(_transient),
-        wait=wait_exponential_jitter(multiplier=0.5, max=10),
-        stop=stop_after_attempt(6),
-        reraise=True,
-    )
+    return Retrying(**retry_policy())
 
 
 class KubernetesPodOperator(KubernetesPodArguments):
@@ -99,7 +88,7 @@ class KubernetesPodOperator(KubernetesPodArguments):
         trigger = self._trigger(name, namespace, uid)
         if not self.deferrable:
             try:
-                result = first_result(trigger)
+                result = wait_blocking(trigger)
             except BaseException:  # execution_timeout or a kill while waiting on the worker: no orphan pod
                 self.on_kill()
                 raise
@@ -182,21 +171,15 @@ class KubernetesPodOperator(KubernetesPodArguments):
                     raise
         return None
 
-    def _selected(self, available: list[str], choice: Iterable[str] | str | bool | None, default: list[str]) -> list[str]:
-        if choice is True:
-            return available
-        if not choice:
-            return default
-        wanted = [choice] if isinstance(choice, str) else list(choice)
-        return [c for c in available if c in wanted]
-
     def _copy_logs(self, api: CoreV1Api, pod: V1Pod) -> list[str]:
         containers = [c.name for c in pod.spec.containers]
         inits = [c.name for c in pod.spec.init_containers or []]
-        selected = self._selected(inits, self.init_container_logs, []) + self._selected(
+        selected = selected_containers(inits, self.init_container_logs, []) + selected_containers(
             containers, self.container_logs, [self.base_container_name]
         )
-        copies = copy_logs(api, pod.metadata.name, pod.metadata.namespace, selected, self.log.info)
+        copies = copy_logs(
+            api, pod.metadata.name, pod.metadata.namespace, selected, self.log.info, warn=self.log.warning
+        )
         base = next((c for c in copies if c.container == self.base_container_name), None)
         return list(base.tail) if base else []
 
@@ -215,16 +198,13 @@ class KubernetesPodOperator(KubernetesPodArguments):
             self.log.info("Keeping pod %s in %s (on_finish_action=%s)", name, namespace, self.on_finish_action)
 
     def _delete_pod(self, api: CoreV1Api, name: str, namespace: str, uid: str | None) -> None:
-        options = V1DeleteOptions(
-            grace_period_seconds=self.termination_grace_period,
-            preconditions=V1Preconditions(uid=uid) if uid else None,
-        )
+        options = delete_options(uid, self.termination_grace_period)
         for attempt in _retrying():
             with attempt:
                 try:
                     api.delete_namespaced_pod(name, namespace, body=options)
                 except ApiException as error:
-                    if error.status not in (404, 409):
+                    if not delete_is_fine(error):
                         raise
 
     # -- kill (non-deferrable mode; deferred tasks are killed through PodTrigger.on_kill) -----------------------

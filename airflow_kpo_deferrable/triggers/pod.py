@@ -28,9 +28,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-from kubernetes_asyncio.client import V1DeleteOptions, V1Preconditions
 from kubernetes_asyncio.client.exceptions import ApiException
+from tenacity import AsyncRetrying
 
+from airflow_kpo_deferrable.api_rules import delete_is_fine, delete_options, retry_policy
 from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, async_core_v1, close_async_clients
 from airflow_kpo_deferrable.outcome import Deadlines, Outcome, PodResult, evaluate, next_check
 from airflow_kpo_deferrable.podspec import MANAGED_BY_SELECTOR
@@ -178,20 +179,23 @@ class PodTrigger(BaseTrigger):
 async def delete_pod_async(
     target: ClusterTarget, name: str, namespace: str, uid: str | None, grace_period: int | None
 ) -> None:
-    """Delete our pod; the uid precondition guarantees a same-named newer pod is never hit. Gone already is fine."""
+    """Delete our pod; the uid precondition guarantees a same-named newer pod is never hit. Gone already is fine.
+
+    The async twin of the operator's delete: same options, same fine answers, same retry policy (``api_rules``).
+    """
     api = await async_core_v1(target)
-    options = V1DeleteOptions(
-        grace_period_seconds=grace_period, preconditions=V1Preconditions(uid=uid) if uid else None
-    )
-    try:
-        await api.delete_namespaced_pod(name, namespace, body=options)
-    except ApiException as error:
-        if error.status not in (404, 409):
-            raise
+    options = delete_options(uid, grace_period)
+    async for attempt in AsyncRetrying(**retry_policy()):
+        with attempt:
+            try:
+                await api.delete_namespaced_pod(name, namespace, body=options)
+            except ApiException as error:
+                if not delete_is_fine(error):
+                    raise
 
 
-def first_result(trigger: PodTrigger) -> PodResult:
-    """Run the trigger's wait on this thread (the operator's non-deferrable mode): same watch, same decisions.
+def wait_blocking(trigger: PodTrigger) -> PodResult:
+    """Block this thread until the trigger's wait ends (the operator's non-deferrable mode): same watch, same decisions.
 
     A private registry and fresh clients, closed at the end: the loop is ours alone and ends with the wait.
     """

@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import ApiError
+from ..faults import Faults
 from ..logfile import ContainerLog, cri_timestamp, drop_older, read_records, render, tail_offset
 from ..store import Store
 from .containers import choose_container, container_status
@@ -123,10 +124,15 @@ def log_container_id(pod: dict, container: str, previous: bool) -> str:
 
 @dataclass(frozen=True)
 class PodLogs:
-    """``GET /api/v1/namespaces/{namespace}/pods/{name}/log``, built from the store and the node (None: no node)."""
+    """``GET /api/v1/namespaces/{namespace}/pods/{name}/log``, built from the store and the node (None: no node).
+
+    ``faults`` (optional) may break an answer midway (``Faults.cut_streams``), as a proxy or a restarting API server
+    does.
+    """
 
     store: Store
     node: Node | None
+    faults: Faults | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         namespace, name = request.match_info["namespace"], request.match_info["name"]
@@ -143,12 +149,30 @@ class PodLogs:
         response.enable_chunked_encoding()
         await response.prepare(request)
         if log is not None:
+            cut = self.faults.stream_cut("pods/log") if self.faults is not None else None
             try:
-                await stream_log(response, log, options)
-            except ConnectionError:  # the client went away: nothing to answer
+                await stream_log(response if cut is None else _CutAfter(response, request, cut), log, options)
+            except ConnectionError:  # the client went away (or a cut_streams fault broke the answer): nothing to answer
                 return response
         await response.write_eof()
         return response
+
+
+class _CutAfter:
+    """A response that breaks after ``remaining`` bytes (the ``cut_streams`` fault): no chunked end, socket closed."""
+
+    def __init__(self, response: web.StreamResponse, request: web.Request, remaining: int) -> None:
+        self._response, self._request, self._remaining = response, request, remaining
+
+    async def write(self, data: bytes) -> None:
+        if len(data) < self._remaining:
+            self._remaining -= len(data)
+            await self._response.write(data)
+            return
+        await self._response.write(data[: self._remaining])
+        if self._request.transport is not None:
+            self._request.transport.close()  # close, not abort: what was written is flushed first
+        raise ConnectionResetError("emulated fault: stream cut")
 
 
 async def stream_log(response: web.StreamResponse, log: ContainerLog, options: LogOptions) -> None:
