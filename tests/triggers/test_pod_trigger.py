@@ -130,9 +130,11 @@ async def test_a_deadline_on_stale_watch_state_is_confirmed_first(emulator: Emul
 async def test_on_kill_deletes_the_pod(emulator: Emulator, target: ClusterTarget) -> None:
     pod = await create_pod(target, "killme", annotations=scenario(duration=60))
     await _trigger(target, pod, termination_grace_period=0).on_kill()
-    await asyncio.sleep(0.2)
-    names = [p["metadata"]["name"] for p in emulator.store.list("pods", "default")[0]]
-    assert "killme" not in names
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10  # the pod would run 60 s by itself
+    while "killme" in (names := [p["metadata"]["name"] for p in emulator.store.list("pods", "default")[0]]):
+        assert loop.time() < deadline, f"the pod is still there: {names}"
+        await asyncio.sleep(0.05)
 
 
 async def test_on_kill_keeps_the_pod_when_asked(emulator: Emulator, target: ClusterTarget) -> None:
