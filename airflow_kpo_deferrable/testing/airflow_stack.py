@@ -3,7 +3,7 @@ AirflowStack``.
 
 Users' own tests import from here, so this module only re-exports; the parts live next to it: ``stack`` (the
 ``AirflowStack`` itself), ``databases`` (migrated template databases), ``processes`` (process trees), ``rest`` (the
-REST client), ``waits`` (bounded polling that says what it saw), ``errors``.
+REST client), ``waits`` (bounded polling that says what it saw), ``settings`` (the Airflow configuration), ``errors``.
 """
 
 from airflow_kpo_deferrable.testing.databases import DEFAULT_POSTGRES_URL, default_cache_dir

@@ -4,16 +4,17 @@ Why: deferral can only be tested for real with a running triggerer. ``dag.test()
 kwargs, ignores timeouts and never calls ``on_kill``/``cleanup``. The stack starts the real components as
 subprocesses of the current interpreter's ``airflow`` and talks to them only through the public REST API.
 
-This module composes the parts: ``databases`` (template copies), ``processes`` (process trees), ``rest`` (the API
-client), ``waits`` (bounded polling with evidence). Facts it handles (Airflow 3.3.2):
+This module composes the parts: ``settings`` (the Airflow configuration), ``databases`` (template copies),
+``processes`` (process trees), ``rest`` (the API client), ``waits`` (bounded polling with evidence). Facts it handles
+(Airflow 3.3.2):
 
 - Every component reads its configuration from ``AIRFLOW__*`` variables: ``env`` is the caller's environment without
   Airflow settings, then ours, then ``extra_env`` last (so a test can override anything).
-- A triggerer whose job heartbeat is older than ``[triggerer] triggerer_health_check_threshold`` loses its triggers to
-  any live triggerer at that one's next loop; with a 1 s heartbeat and a 5 s threshold a killed triggerer's triggers
-  move in about 5 s instead of the default 30.
-- Log serving is skipped (``--skip-serve-logs``): all components share one AIRFLOW_HOME, so the api-server reads task
-  and trigger logs (``….log.trigger.<job>.log``) from local files; fixed log-server ports would collide between stacks.
+- A trigger that fires before the worker that deferred has exited can get its task failed: LocalExecutor reports
+  that worker's exit ("success") for the same try number, and if the scheduler processes that event after it has
+  queued the resumed task, it reads "state changed externally" and fails the task (Airflow 3.3; the scheduler only
+  forgives the event while the task is still ``scheduled``). On a loaded machine a worker can take seconds to exit
+  after deferring, so a test whose pod may end at once first waits for ``wait_for_deferral_exit``.
 - Every wait ends early when a component crashed, and its error quotes what it saw plus the last lines of the
   components' output: a test that failed on a loaded CI machine must be diagnosable from its message alone.
 """
@@ -40,6 +41,7 @@ from airflow_kpo_deferrable.testing import databases, processes
 from airflow_kpo_deferrable.testing.errors import AirflowStackError
 from airflow_kpo_deferrable.testing.processes import STACK_MARKER, Component
 from airflow_kpo_deferrable.testing.rest import AirflowRestClient, format_import_errors
+from airflow_kpo_deferrable.testing.settings import StackSettings, airflow_environment
 from airflow_kpo_deferrable.testing.waits import Pending, wait_until
 
 COMPONENTS_STARTUP_TIMEOUT = 180.0
@@ -109,44 +111,20 @@ class AirflowStack:
 
     @property
     def env(self) -> dict[str, str]:
-        """The environment every component runs with."""
-        home = str(self.home)
-        settings = {
-            "AIRFLOW_HOME": home,
-            STACK_MARKER: self._stack_id,
-            "PYTHONUNBUFFERED": "1",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": f"{home}/simple_auth_passwords.json",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self._sqlalchemy_conn(),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.url,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__SECRET_KEY": self._api_secret,
-            "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
-            # While a task is deferred the log reader also asks the (absent) triggerer log server: fail fast.
-            "AIRFLOW__API__LOG_FETCH_TIMEOUT_SEC": "2",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": f"{home}/logs",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._log_ports[0]),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self._log_ports[1]),
-            # Parse new and changed DAG files within seconds instead of minutes.
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
-            "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "5",
-            # A dead triggerer's triggers go to a live one once its heartbeat is older than the threshold.
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
-        }
-        return {**processes.clean_environment(), **settings, **self.extra_env}
+        """The environment every component runs with: the caller's without Airflow settings, ours, ``extra_env``."""
+        stack = StackSettings(
+            home=self.home,
+            dags_folder=self.dags_folder,
+            url=self.url,
+            port=self.port,
+            log_ports=self._log_ports,
+            parallelism=self.parallelism,
+            sqlalchemy_conn=self._sqlalchemy_conn(),
+            api_secret=self._api_secret,
+            jwt_secret=self._jwt_secret,
+        )
+        ours = {**airflow_environment(stack), STACK_MARKER: self._stack_id}
+        return {**processes.clean_environment(), **ours, **self.extra_env}
 
     def start(self) -> Self:
         if self._started:
@@ -266,13 +244,8 @@ class AirflowStack:
             state = "no task instance yet" if ti is None else f"state {ti.get('state')}"
             return Pending(state, progress=state)
 
-        return self.wait_until(
-            f"task {dag_id}.{task_id}[{map_index}] in run {run_id!r} to reach {wanted}",
-            reached,
-            timeout,
-            components=self._task_components(),
-            details=lambda: self._task_details(dag_id, run_id, task_id, map_index),
-        )
+        what = f"task {dag_id}.{task_id}[{map_index}] in run {run_id!r} to reach {wanted}"
+        return self._wait_on_task(what, reached, timeout, dag_id, run_id, task_id, map_index)
 
     def wait_for_run(
         self, dag_id: str, run_id: str, timeout: float = 60.0, step_timeout: float | None = None
@@ -297,6 +270,24 @@ class AirflowStack:
             components=self._task_components(),
             step_timeout=step_timeout,
         )
+
+    def wait_for_deferral_exit(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, timeout: float = 120.0
+    ) -> None:
+        """Wait until the scheduler has processed the exit of the worker that deferred this task (see the module
+        docstring: a trigger event before that point can fail the task). Reads the scheduler's output, the only
+        place Airflow records it."""
+        key = f"TaskInstanceKey(dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}', try_number="
+        suffix = f"map_index={map_index})"
+
+        def processed() -> bool | Pending:
+            for line in self.process_output("scheduler").splitlines():
+                if "Received executor event with state success" in line and key in line and suffix in line:
+                    return True
+            return Pending("no executor event for it in the scheduler's output yet")
+
+        what = f"the scheduler to process the deferring worker's exit of {dag_id}.{task_id}[{map_index}]"
+        self._wait_on_task(what, processed, timeout, dag_id, run_id, task_id, map_index)
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
         """The whole log of one try, worker and trigger parts together, as text."""
@@ -324,13 +315,8 @@ class AirflowStack:
             log = self.task_log(dag_id, run_id, task_id, try_number, map_index)
             return log if text in log else Pending(f"{len(log.splitlines())} log lines without it")
 
-        return self.wait_until(
-            f"{text!r} in the log of {dag_id}.{task_id}[{map_index}] try {try_number}",
-            logged,
-            timeout,
-            components=self._task_components(),
-            details=lambda: self._task_details(dag_id, run_id, task_id, map_index),
-        )
+        what = f"{text!r} in the log of {dag_id}.{task_id}[{map_index}] try {try_number}"
+        return self._wait_on_task(what, logged, timeout, dag_id, run_id, task_id, map_index)
 
     def mark_task(self, dag_id: str, run_id: str, task_id: str, state: str, map_index: int = -1) -> Any:
         """Set a task's state as a user would in the UI; for a deferred task this makes the triggerer call on_kill."""
@@ -415,6 +401,25 @@ class AirflowStack:
             return alive >= self.triggerers or Pending(f"{alive} of {self.triggerers} triggerers alive", alive)
 
         self.wait_until("Airflow components to become healthy", healthy, self.startup_timeout)
+
+    def _wait_on_task(
+        self,
+        what: str,
+        check: Callable[[], Any],
+        timeout: float,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+    ) -> Any:
+        """A wait about one task instance: its state and log tail are the details of a timeout."""
+        return self.wait_until(
+            what,
+            check,
+            timeout,
+            components=self._task_components(),
+            details=lambda: self._task_details(dag_id, run_id, task_id, map_index),
+        )
 
     def _task_components(self) -> list[str]:
         return ["scheduler", *(name for name in self._components if name.startswith("triggerer-"))]
