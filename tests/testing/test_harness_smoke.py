@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.timeout(600)]
 
 DAG_ID = "harness_smoke"
 PARSE, RUN = 120.0, 240.0
+TRIGGER_STARTED = ") starting"  # the triggerer's "trigger <ti> (ID <n>) starting", for any trigger
 
 # Deferrable operators built on Airflow's own triggers, so these tests exercise only the harness and Airflow.
 DAG_FILE = textwrap.dedent(
@@ -93,7 +94,7 @@ def test_marking_a_deferred_task_failed_runs_the_trigger_on_kill(airflow_stack_f
     stack.wait_for_dag(DAG_ID, timeout=PARSE)
     run_id = stack.trigger_dag(DAG_ID)
     stack.wait_for_task(DAG_ID, run_id, "long_nap", states=["deferred"], timeout=RUN)
-    stack.wait_for_log(DAG_ID, run_id, "long_nap", "trigger starting", timeout=RUN)
+    stack.wait_for_log(DAG_ID, run_id, "long_nap", TRIGGER_STARTED, timeout=RUN)
 
     stack.mark_task(DAG_ID, run_id, "long_nap", "failed")
 
@@ -109,14 +110,14 @@ def test_two_triggerers_on_postgres_take_over_a_killed_triggerers_trigger(airflo
     stack.kill_triggerer(0)  # from here on only triggerer 1 can claim triggers
     run_id = stack.trigger_dag(DAG_ID)
     stack.wait_for_task(DAG_ID, run_id, "long_nap", states=["deferred"], timeout=RUN)
-    stack.wait_for_log(DAG_ID, run_id, "long_nap", "trigger starting", timeout=RUN)
+    stack.wait_for_log(DAG_ID, run_id, "long_nap", TRIGGER_STARTED, timeout=RUN)
 
     stack.start_triggerer(0)
     stack.kill_triggerer(1)  # the trigger must move to the restarted triggerer 0
 
     def moved() -> bool | Pending:
-        count = stack.task_log(DAG_ID, run_id, "long_nap").count("trigger starting")
-        return count == 2 or Pending(f"{count} 'trigger starting' line(s)")
+        count = stack.task_log(DAG_ID, run_id, "long_nap").count(TRIGGER_STARTED)
+        return count == 2 or Pending(f"{count} trigger start line(s)")
 
     stack.wait_until("the trigger to start on triggerer 0", moved, RUN)
     gate(tmp_path / "dags").touch()
@@ -125,7 +126,7 @@ def test_two_triggerers_on_postgres_take_over_a_killed_triggerers_trigger(airflo
     log = stack.task_log(DAG_ID, run_id, "long_nap")
     trigger_files = set(re.findall(r"attempt=1\.log\.trigger\.(\d+)\.log", log))
     assert len(trigger_files) == 2, f"expected the trigger's log from two triggerer jobs:\n{log}"
-    assert log.count("trigger starting") == 2
+    assert log.count(TRIGGER_STARTED) == 2
     assert stack.wait_for_run(DAG_ID, run_id, timeout=RUN) == "success"
 
 
