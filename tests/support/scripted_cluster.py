@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from airflow_kpo_deferrable.hooks.kubernetes import (
 )
 from airflow_kpo_deferrable.podspec import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
-__all__ = ["create_pod", "emulator", "scenario", "target"]
+__all__ = ["create_pod", "emulator", "scenario", "target", "watch_opened"]
 
 
 @pytest.fixture
@@ -49,3 +50,13 @@ async def create_pod(
     }
     pod = await api.create_namespaced_pod(namespace, body)
     return {"name": pod.metadata.name, "uid": pod.metadata.uid}
+
+
+async def watch_opened(emulator: Emulator, timeout: float = 30) -> None:
+    """Return once a pod watch has reached the emulator (since its counters were last reset)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while emulator.counters().get("watch pods", 0) < 1:
+        if loop.time() > deadline:
+            raise AssertionError(f"no pod watch opened within {timeout:.0f}s; requests: {emulator.counters()}")
+        await asyncio.sleep(0.02)

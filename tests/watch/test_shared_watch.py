@@ -9,7 +9,8 @@ from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget
 from airflow_kpo_deferrable.outcome import Outcome, PodResult
 from airflow_kpo_deferrable.triggers.pod import PodTrigger
 from airflow_kpo_deferrable.watcher import WatcherRegistry
-from tests.support.scripted_cluster import create_pod, scenario
+
+from tests.support.scripted_cluster import create_pod, scenario, watch_opened
 
 
 async def _wait_all(target: ClusterTarget, pods: list[dict], registry: WatcherRegistry) -> list[PodResult]:
@@ -34,7 +35,7 @@ async def test_a_closed_watch_resumes_from_its_resource_version(emulator: Emulat
     pods = [await create_pod(target, f"r{i}", annotations=scenario(duration=1.5)) for i in range(5)]
     emulator.reset_counters()
     waiting = asyncio.create_task(_wait_all(target, pods, WatcherRegistry()))
-    await asyncio.sleep(0.5)
+    await watch_opened(emulator)
     emulator.faults.close_watches()
     assert {r.outcome for r in await waiting} == {Outcome.SUCCEEDED}
     counters = emulator.counters()
@@ -47,7 +48,7 @@ async def test_410_relists_and_notices_a_deletion_it_missed(emulator: Emulator, 
     lost = await create_pod(target, "lost", annotations=scenario(duration=60))
     emulator.reset_counters()
     waiting = asyncio.create_task(_wait_all(target, [kept, lost], WatcherRegistry()))
-    await asyncio.sleep(0.5)
+    await watch_opened(emulator)
     # No await between these: the watcher cannot see the deletion on its old stream, and its version expires.
     emulator.faults.close_watches()
     emulator.store.delete("pods", "default", "lost", 0, None)

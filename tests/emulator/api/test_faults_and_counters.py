@@ -80,17 +80,17 @@ def test_the_sync_client_honours_retry_after(api: CoreV1Api, emulator: Emulator)
     emulator.reset_counters()
     got, took = timed(lambda: api.read_namespaced_pod("target", "default"))
     assert got.metadata.name == "target"
-    assert 1 <= took < 3  # urllib3 slept for Retry-After, then the window was over
+    assert 1 <= took < 10  # urllib3 slept for Retry-After, then the window was over (the counters: one retry)
     assert emulator.counters() == {"get pods": 2}
 
 
 def test_latency_and_pause(api: CoreV1Api, emulator: Emulator) -> None:
     api.create_namespaced_pod("default", pod("target"))
     _, quick = timed(lambda: api.read_namespaced_pod("target", "default"))
-    assert quick < 0.25
-    emulator.call(emulator.faults.latency, 0.4)
+    assert quick < 0.5
+    emulator.call(emulator.faults.latency, 1.0)
     got, slow = timed(lambda: api.read_namespaced_pod("target", "default"))
-    assert got.metadata.name == "target" and 0.4 <= slow < 2
+    assert got.metadata.name == "target" and 1.0 <= slow < 10
     emulator.call(emulator.faults.clear)
 
     emulator.call(emulator.faults.pause, 1.0)
@@ -106,9 +106,9 @@ def test_latency_and_pause(api: CoreV1Api, emulator: Emulator) -> None:
     for reader in readers:
         reader.join(timeout=10)
     assert len(results) == 3
-    assert all(count == 1 and 0.7 <= took < 3 for count, took in results), results  # stalled, then answered
+    assert all(count == 1 and 0.7 <= took < 10 for count, took in results), results  # stalled, then answered
     _, after = timed(lambda: api.read_namespaced_pod("target", "default"))
-    assert after < 0.25
+    assert after < 0.5
 
 
 def test_close_watches_ends_every_watch_stream(api: CoreV1Api, emulator: Emulator) -> None:
@@ -144,7 +144,7 @@ def test_close_watches_ends_every_watch_stream(api: CoreV1Api, emulator: Emulato
     for thread in threads[:2]:
         thread.join(timeout=5)
     assert sorted(kind for kind, _ in ended) == ["events", "pods"]
-    assert all(at - closed_at < 2 for _, at in ended)  # well before their 30 s timeout
+    assert all(at - closed_at < 10 for _, at in ended)  # well before their 30 s timeout
 
     api.create_namespaced_pod("default", pod("after-close"))
     threads[2].join(timeout=10)
@@ -201,7 +201,7 @@ def test_faults_through_the_side_channel(api: CoreV1Api, raw: CoreV1Api, emulato
     assert len(listing.items) == 1 and took >= 0.4
     side_channel(emulator, "faults", [{"op": "clear"}, {"op": "pause", "seconds": 0.8}])
     _, took = timed(lambda: raw.read_namespaced_pod("target", "default"))
-    assert 0.6 <= took < 3
+    assert 0.6 <= took < 10
     assert side_channel(emulator, "counters")[0] == 200  # the side channel is never paused or faulted
 
     assert side_channel(emulator, "faults", {"op": "expire_history"}) == (200, {"results": [None]})

@@ -62,10 +62,10 @@ def test_get_watch_follows_a_pod_through_its_phases(api: CoreV1Api, emulator: Em
 
 
 def test_delete_waits_until_the_pod_is_gone(api: CoreV1Api, emulator: Emulator) -> None:
-    slow_exit = "trap 'sleep 1; exit 0' TERM; while true; do sleep 0.05; done"
+    slow_exit = "trap 'sleep 1; exit 0' TERM; echo trapped; while true; do sleep 0.05; done"
     api.create_namespaced_pod("default", pod("doomed", ["sh", "-c", slow_exit]))
     wait_for(api, "doomed", lambda p: p.status.phase == "Running")
-    time.sleep(0.2)  # let the shell install its trap
+    wait_for(api, "doomed", lambda p: "trapped" in api.read_namespaced_pod_log("doomed", "default"))
     begun = time.monotonic()
     result = kubectl(emulator, "delete", "pod", "doomed", "--wait=true", "--timeout=20s")
     took = time.monotonic() - begun

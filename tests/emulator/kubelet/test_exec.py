@@ -68,8 +68,9 @@ def test_stream_stdout_stderr_and_return_code(api: CoreV1Api, workload: str) -> 
 
 
 def test_stream_sees_the_container_env_and_files(api: CoreV1Api, workload: str) -> None:
-    wait_for(api, workload, lambda p: True)
-    time.sleep(0.1)  # the container writes its file right after starting
+    # The container writes its file right after starting.
+    probe = ["sh", "-c", "cat result.json 2>/dev/null || true"]
+    wait_for(api, workload, lambda p: '"answer"' in exec_stream(api, workload, probe), timeout=30)
     output = exec_stream(api, workload, ["sh", "-c", "cat result.json; echo role=$ROLE"])
     assert output == '{"answer": 42}\nrole=worker\n'
     response = exec_stream(api, workload, ["true"], _preload_content=False)

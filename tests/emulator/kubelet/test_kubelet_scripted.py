@@ -71,8 +71,9 @@ async def test_timing_exit_code_and_log_lines(api: CoreV1Api) -> None:
     started = time.monotonic() - begun
     await wait_for(api, "timed", phase_is("Failed", "Succeeded"))
     finished = time.monotonic() - begun
-    assert 0.3 <= started < 1.0
-    assert 0.9 <= finished < 2.5
+    # Lower bounds are the annotations' clock; upper ones only have to rule out "never" on a loaded machine.
+    assert 0.3 <= started < 10
+    assert 0.9 <= finished < 20
     done = await api.read_namespaced_pod("timed", "default")
     assert done.status.phase == "Failed"
     assert done.status.container_statuses[0].state.terminated.exit_code == 2
@@ -167,7 +168,8 @@ async def test_many_pods_are_cheap(api: CoreV1Api) -> None:
     annotations = scenario(duration=0.5, start_delay=0.05, log_lines=3)
     begun = time.monotonic()
     await asyncio.gather(*(api.create_namespaced_pod("default", pod(f"bulk-{n}", annotations)) for n in range(count)))
-    deadline = time.monotonic() + 20
+    serial = count * 0.55  # what one pod after another would take
+    deadline = time.monotonic() + serial / 2
     while True:
         pods = (await api.list_namespaced_pod("default")).items
         done = [p for p in pods if p.status.phase == "Succeeded"]
@@ -175,7 +177,7 @@ async def test_many_pods_are_cheap(api: CoreV1Api) -> None:
             break
         await asyncio.sleep(0.2)
     assert len(done) == count
-    assert time.monotonic() - begun < 15
+    assert time.monotonic() - begun < serial / 4  # they run side by side
 
 
 async def test_deleting_a_pending_pod_is_immediate(api: CoreV1Api) -> None:

@@ -1,12 +1,17 @@
 """Run an example DAG end to end with no Docker and no cluster: the bundled Kubernetes emulator plus a real Airflow.
 
-``bash scripts/demo`` (or ``python -m airflow_kpo_deferrable.demo``) starts the emulator as a subprocess (its pods are
-real local processes), then Airflow's api-server, scheduler, dag-processor and a triggerer over the repository's
-``dags/`` folder with ``KUBECONFIG`` pointing at the emulator, triggers one DAG run, waits for it, prints every task's
-log (worker and trigger parts) and the final state, and stops everything. Exit status 0 means the run succeeded.
+``bash scripts/demo`` (or ``python -m airflow_kpo_deferrable.testing.demo``) starts the emulator as a subprocess (its
+pods are real local processes), then Airflow's api-server, scheduler, dag-processor and a triggerer over the
+repository's ``dags/`` folder with ``KUBECONFIG`` pointing at the emulator, triggers one DAG run, waits for it,
+prints every task's log (worker and trigger parts) and the final state, and stops everything. Exit status 0 means the
+run succeeded.
 
 The emulator runs in its own process rather than a thread so its simulated kubelet never competes with this process's
 polling, and so the demo exercises the same ``python -m airflow_kpo_deferrable.emulator`` command users can run.
+
+It lives in ``testing`` beside ``AirflowStack`` because it is a user of the test harness, not part of the operator:
+nothing a DAG imports at runtime depends on it. The repository's ``dags/`` folder is the default only when running
+from a checkout (an installed package has no ``dags/``; pass ``--dags-folder``).
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack, AirflowStackError
+from airflow_kpo_deferrable.testing.errors import AirflowStackError
+from airflow_kpo_deferrable.testing.stack import AirflowStack
+from airflow_kpo_deferrable.testing.waits import wait_until
 
 DEFAULT_DAG_ID = "example_kpo_hello"
-EMULATOR_READY_TIMEOUT = 30.0
-REPO_DAGS_FOLDER = Path(__file__).resolve().parent.parent / "dags"
+EMULATOR_READY_TIMEOUT = 120.0
+DAG_PARSE_TIMEOUT = 120.0
+RUN_START_TIMEOUT = 120.0
+REPO_DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 
 
 class DemoError(RuntimeError):
@@ -35,7 +44,9 @@ class DemoError(RuntimeError):
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m airflow_kpo_deferrable.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_kpo_deferrable.testing.demo", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--dag-id", default=DEFAULT_DAG_ID, help=f"DAG to trigger (default: {DEFAULT_DAG_ID})")
     parser.add_argument(
         "--dags-folder",
@@ -82,13 +93,16 @@ def running_emulator(workdir: Path) -> Iterator[tuple[str, Path]]:
         reader = threading.Thread(target=_read_ready_line, args=(process.stdout, log, ready), daemon=True)
         reader.start()
         try:
-            deadline = time.monotonic() + EMULATOR_READY_TIMEOUT
-            while not ready:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise DemoError(
-                        f"the emulator did not become ready ({' '.join(command)}):\n{log_path.read_text()[-3000:]}"
-                    )
-                time.sleep(0.1)
+            try:
+                wait_until(
+                    "the emulator to print its ready line",
+                    lambda: ready,
+                    EMULATOR_READY_TIMEOUT,
+                    interval=0.1,
+                    abort=lambda: None if process.poll() is None else f"it exited with {process.returncode}",
+                )
+            except AirflowStackError as exc:
+                raise DemoError(f"{exc}\n{' '.join(command)}:\n{log_path.read_text()[-3000:]}") from exc
             yield ready[0], kubeconfig
         finally:
             process.terminate()
@@ -110,7 +124,7 @@ def print_task_logs(stack: AirflowStack, dag_id: str, run_id: str) -> None:
             print(stack.task_log(dag_id, run_id, ti["task_id"], try_number, ti["map_index"]), flush=True)
 
 
-def start_run(stack: AirflowStack, dag_id: str, timeout: float = 60.0) -> str:
+def start_run(stack: AirflowStack, dag_id: str, timeout: float = RUN_START_TIMEOUT) -> str:
     """The DAG's first run: a scheduled DAG (the seed example is ``@once``) gets it from the scheduler, as a user
     sees it; only an unscheduled one is triggered. Triggering a second run beside the scheduled one would also race
     the scheduler for SQLite's single write lock."""
@@ -134,7 +148,7 @@ def run_demo(dag_id: str, dags_folder: Path, timeout: float, workdir: Path) -> s
         started = time.monotonic()
         with AirflowStack(dags_folder, extra_env={"KUBECONFIG": str(kubeconfig)}, home=workdir / "airflow") as stack:
             say(f"Airflow ready at {stack.url} in {time.monotonic() - started:.1f}s; waiting for DAG {dag_id!r}")
-            stack.wait_for_dag(dag_id, timeout=120)
+            stack.wait_for_dag(dag_id, timeout=DAG_PARSE_TIMEOUT)
             run_id = start_run(stack, dag_id)
             say(f"{dag_id} run {run_id!r} started; waiting up to {timeout:.0f}s")
             state = stack.wait_for_run(dag_id, run_id, timeout=timeout)
