@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import kubernetes
 import pytest
 from kubernetes.client import CoreV1Api
 
@@ -15,7 +14,7 @@ from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.logs.lines import STALLED_ATTEMPTS
 from airflow_kpo_deferrable.logs.sync import copy_container_log, copy_logs
 
-from tests.support.emulator import wait_for
+from tests.support.emulator import sync_client, threaded_emulator, wait_for
 from tests.support.log_reads import (
     LINES_OVER_A_SECOND,
     LONG_LINES,
@@ -29,17 +28,14 @@ from tests.support.log_reads import (
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator.in_thread(
-        runtime="scripted", kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node"
-    ) as emu:
+    with threaded_emulator(tmp_path, "scripted") as emu:
         yield emu
 
 
 @pytest.fixture
 def api(emulator: Emulator) -> Iterator[CoreV1Api]:
-    client = kubernetes.config.new_client_from_config(config_file=str(emulator.kubeconfig_path))
-    yield CoreV1Api(client)
-    client.close()
+    with sync_client(emulator) as client:
+        yield client
 
 
 def finished_pod(api: CoreV1Api, name: str, values: dict[str, Any]) -> None:

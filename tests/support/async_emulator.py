@@ -14,12 +14,16 @@ from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.config import new_client_from_config
 
 from airflow_kpo_deferrable.emulator import Emulator
+from airflow_kpo_deferrable.hooks.kubernetes import close_async_clients
 
 
 @pytest.fixture
 async def emulator(tmp_path: Path) -> AsyncIterator[Emulator]:
+    """The emulator on the test's loop; afterwards the package's shared async clients (if the test made any through
+    ``hooks.kubernetes``) are closed, since they belong to this loop."""
     async with Emulator(runtime="scripted", kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node") as emu:
         yield emu
+        await close_async_clients()
 
 
 @pytest.fixture

@@ -1,17 +1,20 @@
-"""Emulator helpers for tests: kubectl availability and runs, polling a pod until a check accepts it."""
+"""Emulator helpers for tests: an in-thread emulator and client, kubectl, polling a pod until a check accepts it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.request
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 from kubernetes.client import CoreV1Api, V1Pod
 
@@ -51,3 +54,20 @@ def http_json(
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+@contextlib.contextmanager
+def threaded_emulator(tmp_path: Path, runtime: str) -> Iterator[Emulator]:
+    """An emulator serving from a background thread, its kubeconfig and node directory under ``tmp_path``."""
+    with Emulator.in_thread(runtime=runtime, kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node") as emu:
+        yield emu
+
+
+@contextlib.contextmanager
+def sync_client(emulator: Emulator) -> Iterator[CoreV1Api]:
+    """The official client's ``CoreV1Api`` on the emulator's kubeconfig, closed afterwards."""
+    client = kubernetes.config.new_client_from_config(config_file=str(emulator.kubeconfig_path))
+    try:
+        yield CoreV1Api(client)
+    finally:
+        client.close()

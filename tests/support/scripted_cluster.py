@@ -1,30 +1,20 @@
-"""An in-loop emulator (scripted runtime) for trigger and watcher tests, and pods our selector matches."""
+"""An in-loop emulator (scripted runtime, ``async_emulator``'s) for trigger and watcher tests, and pods our selector
+matches."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_kpo_deferrable.emulator import Emulator, scenario
-from airflow_kpo_deferrable.hooks.kubernetes import (
-    ClusterTarget,
-    async_core_v1,
-    close_async_clients,
-)
+from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, async_core_v1
 from airflow_kpo_deferrable.podspec import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
+from tests.support.async_emulator import emulator
+
 __all__ = ["create_pod", "emulator", "scenario", "target", "watch_opened"]
-
-
-@pytest.fixture
-async def emulator(tmp_path: Path) -> AsyncIterator[Emulator]:
-    async with Emulator(runtime="scripted", kubeconfig_path=tmp_path / "kubeconfig", workdir=tmp_path / "node") as emu:
-        yield emu
-        await close_async_clients()
 
 
 @pytest.fixture
