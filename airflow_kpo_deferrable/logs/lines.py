@@ -30,9 +30,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import RetryCallState, retry_if_exception
+from tenacity import RetryCallState
 
-from airflow_kpo_deferrable.api_rules import is_transient, retry_after_of, status_of
+from airflow_kpo_deferrable.api_rules import honouring_retry_after, is_transient, status_of
+from airflow_kpo_deferrable.api_rules import retry_policy as api_retry_policy
 from airflow_kpo_deferrable.logs.stamps import StampedDecoder, since_time
 
 MAX_LINE_BYTES = 64 * 1024
@@ -291,18 +292,16 @@ def unavailable_warning(pod_name: str, namespace: str, copy: LogCopy) -> str:
 
 
 def retry_policy(copy: ContainerLogCopy) -> dict[str, Any]:
-    """tenacity arguments for reading ``copy``'s log: transient errors only, the budget counted in stalled reads."""
+    """tenacity arguments for reading ``copy``'s log: ``api_rules``' policy (transient errors only, Retry-After
+    honoured), its budget counted in stalled reads instead of attempts, and a backoff that grows only while stalled."""
 
-    def wait(state: RetryCallState) -> float:
-        retry_after = retry_after_of(state.outcome.exception() if state.outcome else None)
-        if retry_after is not None:
-            return retry_after + random.uniform(0, 0.5)
+    def backoff(state: RetryCallState) -> float:
         return min(0.25 * 2 ** max(copy.stalled - 1, 0), MAX_WAIT_SECONDS) + random.uniform(0, 0.25)
 
     def stop(state: RetryCallState) -> bool:
         return copy.stalled >= STALLED_ATTEMPTS
 
-    return {"retry": retry_if_exception(is_transient), "wait": wait, "stop": stop, "reraise": True}
+    return api_retry_policy(attempts=None, wait=honouring_retry_after(backoff), stop=stop)
 
 
 def selected_containers(
