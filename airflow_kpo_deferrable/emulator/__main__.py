@@ -26,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(pods stay Pending, logs are empty, exec and pod faults answer 400)")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed CA in the kubeconfig")
     parser.add_argument("--workdir", type=Path, help="where the kubelet keeps pod logs and files (default: temp)")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run process containers as plain local processes (no PID/mount namespaces); pods/exec "
+                             "and volume mounts are then refused")
     parser.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks")
     return parser.parse_args(argv)
 
@@ -37,7 +40,8 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with Emulator(host=args.host, port=args.port, runtime=args.runtime, tls=args.tls,
                         kubeconfig_path=args.kubeconfig, workdir=args.workdir,
-                        bookmark_interval=args.bookmark_interval) as emulator:
+                        bookmark_interval=args.bookmark_interval,
+                        isolation=False if args.no_isolation else None) as emulator:
         print(f"ready {emulator.url}", flush=True)
         await stop.wait()
 

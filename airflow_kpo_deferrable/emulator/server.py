@@ -50,18 +50,21 @@ class Emulator:
     """A Kubernetes API emulator on loopback with a simulated kubelet; an async context manager.
 
     ``runtime``: ``process`` runs containers' commands as local processes, ``scripted`` plays pod annotations,
-    ``none`` has no kubelet (pods stay Pending). Use ``in_thread()`` from synchronous code.
+    ``none`` has no kubelet (pods stay Pending). ``isolation``: None detects whether containers can have their own
+    PID and mount namespaces (root on Linux), False turns that off (then ``pods/exec`` and volume mounts are
+    refused), True requires it. Use ``in_thread()`` from synchronous code.
     """
 
     def __init__(
         self, *, host: str = "127.0.0.1", port: int = 0, runtime: str = "process", tls: bool = False,
         kubeconfig_path: Path | str | None = None, workdir: Path | str | None = None,
-        bookmark_interval: float = 60.0, history_limit: int = 10_000,
+        bookmark_interval: float = 60.0, history_limit: int = 10_000, isolation: bool | None = None,
     ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self.host, self.port, self.runtime, self.tls = host, port, runtime, tls
         self.bookmark_interval = bookmark_interval
+        self.isolation = isolation
         self._own_dir = Path(tempfile.mkdtemp(prefix="kpo-emulator-"))
         self.kubeconfig_path = Path(kubeconfig_path) if kubeconfig_path else self._own_dir / "kubeconfig"
         self.workdir = Path(workdir) if workdir else None
@@ -86,7 +89,7 @@ class Emulator:
     async def __aenter__(self) -> Emulator:
         self._loop = asyncio.get_running_loop()
         if self.runtime != "none":
-            self.kubelet = Kubelet(self.store, self.runtime, workdir=self.workdir)
+            self.kubelet = Kubelet(self.store, self.runtime, workdir=self.workdir, isolation=self.isolation)
         ssl_context, ca_pem = None, None
         if self.tls:
             files = make_tls(self._own_dir / "tls", self.host)

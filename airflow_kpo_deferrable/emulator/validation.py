@@ -5,8 +5,13 @@ same input straight to the emulator and comparing, so the emulator has to reject
 rejects, with the same ``Pod "x" is invalid: ...`` message and ``details.causes`` that ``kubectl`` prints.
 
 Covered: object names (RFC 1123 subdomain; namespaces and container names RFC 1123 labels), label keys and values,
-annotation keys, and for pods: at least one container, container name, image and duplicate names, restartPolicy and
-the immutability of a pod's spec on update (only images, activeDeadlineSeconds and added tolerations may change).
+annotation keys, and for pods: at least one container, container name, image and duplicate names, restartPolicy,
+volumes (names, duplicates) and volumeMounts (a known volume, a unique mountPath), tolerations (operator Equal or
+Exists, key/value/effect rules), node affinity (node selector terms and requirement operators In, NotIn, Exists,
+DoesNotExist, Gt, Lt; matchFields), pod (anti-)affinity terms (topologyKey, label selectors, weights), and the
+immutability of a pod's spec on update (only images, activeDeadlineSeconds and added tolerations may change).
+Messages are apimachinery's ``field.Error`` texts (``Required value``, ``Invalid value: "x": ...``, ``Unsupported
+value: "x": supported values: ...``, ``Duplicate value``, ``Not found``, ``Forbidden``) at the API server's paths.
 """
 
 from __future__ import annotations
@@ -60,6 +65,13 @@ class Problems:
     def invalid(self, field: str, value: Any, why: str) -> None:
         shown = f'"{value}"' if isinstance(value, str) else str(value)
         self.add(field, "FieldValueInvalid", f"Invalid value: {shown}: {why}")
+
+    def required(self, field: str, why: str = "") -> None:
+        self.add(field, "FieldValueRequired", f"Required value: {why}" if why else "Required value")
+
+    def not_supported(self, field: str, value: str, supported: tuple[str, ...]) -> None:
+        values = ", ".join(f'"{v}"' for v in supported)
+        self.add(field, "FieldValueNotSupported", f'Unsupported value: "{value}": supported values: {values}')
 
     def raise_for(self, kind: str, name: str) -> None:
         if not self.causes:
@@ -141,7 +153,9 @@ def _metadata(problems: Problems, kind: str, metadata: dict[str, Any]) -> None:
         _qualified_key(problems, "metadata.annotations", key, checked=key.lower())
 
 
-def _containers(problems: Problems, field: str, containers: list[dict[str, Any]], seen: set[str]) -> None:
+def _containers(
+    problems: Problems, field: str, containers: list[dict[str, Any]], seen: set[str], volumes: set[str]
+) -> None:
     for index, container in enumerate(containers):
         path = f"{field}[{index}]"
         name = container.get("name") or ""
@@ -154,20 +168,175 @@ def _containers(problems: Problems, field: str, containers: list[dict[str, Any]]
         seen.add(name)
         if not container.get("image"):
             problems.add(f"{path}.image", "FieldValueRequired", "Required value")
+        _volume_mounts(problems, path, container.get("volumeMounts") or [], volumes)
+
+
+TOLERATION_OPERATORS = ("Equal", "Exists")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _volumes(problems: Problems, volumes: list[dict[str, Any]]) -> set[str]:
+    names: set[str] = set()
+    for index, volume in enumerate(volumes):
+        field, name = f"spec.volumes[{index}].name", volume.get("name") or ""
+        if not name:
+            problems.required(field)
+        else:
+            _name(problems, field, name, label_only=True)
+        if name in names:
+            problems.add(field, "FieldValueDuplicate", f'Duplicate value: "{name}"')
+        names.add(name)
+    return names
+
+
+def _volume_mounts(problems: Problems, path: str, mounts: list[dict[str, Any]], volumes: set[str]) -> None:
+    seen: set[str] = set()
+    for index, mount in enumerate(mounts):
+        field = f"{path}.volumeMounts[{index}]"
+        name, mount_path = mount.get("name") or "", mount.get("mountPath") or ""
+        if not name:
+            problems.required(f"{field}.name")
+        if name not in volumes:
+            problems.add(f"{field}.name", "FieldValueNotFound", f'Not found: "{name}"')
+        if not mount_path:
+            problems.required(f"{field}.mountPath")
+        if mount_path in seen:
+            problems.invalid(f"{field}.mountPath", mount_path, "must be unique")
+        seen.add(mount_path)
+
+
+def _go_toleration(toleration: dict[str, Any]) -> str:
+    """How Go's ``%#v`` prints the internal Toleration an Invalid error carries."""
+    seconds = "(*int64)(nil)" if toleration.get("tolerationSeconds") is None else "(*int64)(0xc000a1b2c8)"
+    parts = [f'{key.capitalize()}:"{toleration.get(key) or ""}"' for key in ("key", "operator", "value", "effect")]
+    return "core.Toleration{" + ", ".join(parts) + f", TolerationSeconds:{seconds}}}"
+
+
+def _tolerations(problems: Problems, tolerations: list[dict[str, Any]]) -> None:
+    for index, toleration in enumerate(tolerations):
+        path = f"spec.tolerations[{index}]"
+        key, operator = toleration.get("key") or "", toleration.get("operator") or ""
+        value, effect = toleration.get("value") or "", toleration.get("effect") or ""
+        if key:
+            _qualified_key(problems, f"{path}.key", key)
+        if not key and operator != "Exists":
+            problems.invalid(f"{path}.operator", operator,
+                             'operator must be Exists when `key` is empty, which means "match all values and all keys"')
+        if toleration.get("tolerationSeconds") is not None and effect != "NoExecute":
+            problems.invalid(f"{path}.effect", effect, "effect must be 'NoExecute' when `tolerationSeconds` is set")
+        if operator in ("Equal", ""):
+            for message in label_value_errors(value):
+                problems.invalid(f"{path}.operator", value, message)
+        elif operator == "Exists":
+            if value:
+                problems.add(f"{path}.operator", "FieldValueInvalid", f"Invalid value: {_go_toleration(toleration)}: "
+                             "value must be empty when `operator` is 'Exists'")
+        else:
+            problems.not_supported(f"{path}.operator", operator, TOLERATION_OPERATORS)
+        if effect and effect not in TAINT_EFFECTS:
+            problems.not_supported(f"{path}.effect", effect, TAINT_EFFECTS)
+
+
+def _requirement(problems: Problems, path: str, requirement: dict[str, Any], *, numeric: bool,
+                 label_values: bool) -> None:
+    """A node selector requirement (``numeric``: Gt/Lt allowed) or a label selector requirement."""
+    operator, values = requirement.get("operator") or "", requirement.get("values") or []
+    if operator in ("In", "NotIn"):
+        if not values:
+            problems.required(f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+    elif operator in ("Exists", "DoesNotExist"):
+        if values:
+            problems.add(f"{path}.values", "FieldValueForbidden",
+                         "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+    elif numeric and operator in ("Gt", "Lt"):
+        if len(values) != 1:
+            problems.required(f"{path}.values", "must be specified single value when `operator` is 'Lt' or 'Gt'")
+    else:
+        problems.invalid(f"{path}.operator", operator, "not a valid selector operator")
+    _qualified_key(problems, f"{path}.key", requirement.get("key") or "")
+    if label_values:
+        for position, value in enumerate(values):
+            for message in label_value_errors(value if isinstance(value, str) else str(value)):
+                problems.invalid(f"{path}.values[{position}]", value, message)
+
+
+def _node_selector_term(problems: Problems, path: str, term: dict[str, Any]) -> None:
+    for index, requirement in enumerate(term.get("matchExpressions") or []):
+        _requirement(problems, f"{path}.matchExpressions[{index}]", requirement, numeric=True, label_values=False)
+    for index, requirement in enumerate(term.get("matchFields") or []):
+        field = f"{path}.matchFields[{index}]"
+        operator, values = requirement.get("operator") or "", requirement.get("values") or []
+        if operator in ("In", "NotIn"):
+            if len(values) != 1:
+                problems.required(f"{field}.values",
+                                  "must be only one value when `operator` is 'In' or 'NotIn' for node field selector")
+        else:
+            problems.invalid(f"{field}.operator", operator, "not a valid selector operator")
+        if requirement.get("key") != "metadata.name":
+            problems.invalid(f"{field}.key", requirement.get("key") or "", "not a valid field selector key")
+
+
+def _weight(problems: Problems, path: str, weight: Any) -> None:
+    if not isinstance(weight, int) or not 1 <= weight <= 100:
+        problems.invalid(f"{path}.weight", weight or 0, "must be in the range 1-100")
+
+
+def _pod_affinity_term(problems: Problems, path: str, term: dict[str, Any]) -> None:
+    selector = term.get("labelSelector") or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        _qualified_key(problems, f"{path}.labelSelector.matchLabels", key)
+        for message in label_value_errors(value if isinstance(value, str) else str(value)):
+            problems.invalid(f"{path}.labelSelector.matchLabels", value, message)
+    for index, requirement in enumerate(selector.get("matchExpressions") or []):
+        _requirement(problems, f"{path}.labelSelector.matchExpressions[{index}]", requirement, numeric=False,
+                     label_values=True)
+    for namespace in term.get("namespaces") or []:
+        _name(problems, f"{path}.namespace", namespace, label_only=True)
+    topology = term.get("topologyKey") or ""
+    if not topology:
+        problems.required(f"{path}.topologyKey", "can not be empty")
+    _qualified_key(problems, f"{path}.topologyKey", topology)
+
+
+def _affinity(problems: Problems, affinity: dict[str, Any]) -> None:
+    node = affinity.get("nodeAffinity") or {}
+    path = "spec.affinity.nodeAffinity"
+    required = node.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if required is not None:
+        terms = required.get("nodeSelectorTerms") or []
+        field = f"{path}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        if not terms:
+            problems.required(field, "must have at least one node selector term")
+        for index, term in enumerate(terms):
+            _node_selector_term(problems, f"{field}[{index}]", term)
+    for index, term in enumerate(node.get("preferredDuringSchedulingIgnoredDuringExecution") or []):
+        field = f"{path}.preferredDuringSchedulingIgnoredDuringExecution[{index}]"
+        _weight(problems, field, term.get("weight"))
+        _node_selector_term(problems, f"{field}.preference", term.get("preference") or {})
+    for kind in ("podAffinity", "podAntiAffinity"):
+        pods = affinity.get(kind) or {}
+        path = f"spec.affinity.{kind}"
+        for index, term in enumerate(pods.get("requiredDuringSchedulingIgnoredDuringExecution") or []):
+            _pod_affinity_term(problems, f"{path}.requiredDuringSchedulingIgnoredDuringExecution[{index}]", term)
+        for index, weighted in enumerate(pods.get("preferredDuringSchedulingIgnoredDuringExecution") or []):
+            field = f"{path}.preferredDuringSchedulingIgnoredDuringExecution[{index}]"
+            _weight(problems, field, weighted.get("weight"))
+            _pod_affinity_term(problems, f"{field}.podAffinityTerm", weighted.get("podAffinityTerm") or {})
 
 
 def _pod_spec(problems: Problems, spec: dict[str, Any]) -> None:
+    volumes = _volumes(problems, spec.get("volumes") or [])
     containers = spec.get("containers") or []
     if not containers:
         problems.add("spec.containers", "FieldValueRequired", "Required value")
     seen: set[str] = set()
-    _containers(problems, "spec.containers", containers, seen)
-    _containers(problems, "spec.initContainers", spec.get("initContainers") or [], seen)
+    _containers(problems, "spec.containers", containers, seen, volumes)
+    _containers(problems, "spec.initContainers", spec.get("initContainers") or [], seen, volumes)
     policy = spec.get("restartPolicy", "Always")
     if policy not in RESTART_POLICIES:
-        supported = ", ".join(f'"{p}"' for p in RESTART_POLICIES)
-        problems.add("spec.restartPolicy", "FieldValueNotSupported",
-                     f'Unsupported value: "{policy}": supported values: {supported}')
+        problems.not_supported("spec.restartPolicy", policy, RESTART_POLICIES)
+    _tolerations(problems, spec.get("tolerations") or [])
+    _affinity(problems, spec.get("affinity") or {})
 
 
 def validate_create(kind: str, obj: dict[str, Any]) -> None:

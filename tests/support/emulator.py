@@ -1,4 +1,4 @@
-"""Emulator helpers for tests: an in-thread emulator and client, kubectl, polling a pod until a check accepts it."""
+"""Emulator helpers for tests: an in-thread emulator and client, kubectl, polling a pod until a check accepts it, host pids."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes
+import psutil
 import pytest
 from kubernetes.client import CoreV1Api, V1Pod
 
@@ -41,6 +42,15 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"pod {name} never got there; last status: {current.status}")
         time.sleep(0.03)
+
+
+def host_pids(marker: str) -> list[int]:
+    """Host processes whose command line contains ``marker`` (a unique word a test put in a command)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if marker in " ".join(process.info["cmdline"] or []) and process.pid != os.getpid():
+            found.append(process.pid)
+    return found
 
 
 def http_json(

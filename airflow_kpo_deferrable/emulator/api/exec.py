@@ -2,8 +2,8 @@
 
 Why: the XCom sidecar pattern and users' debugging need ``kubectl exec`` and ``kubernetes.stream.stream``. This
 module speaks the channel protocol; the node says where the command runs (``Node.exec_target``) and
-``kubelet.process.ExecTarget`` runs it (its own process group, in the container's working directory with the
-container's environment, so files the container wrote there are visible).
+``kubelet.process.ExecTarget`` runs it (its own process group inside the container's PID and mount namespaces, in
+its working directory with its environment, so its processes, volumes and files are what the command sees).
 
 Protocol facts (as the API server and kubelet speak them):
 
@@ -17,7 +17,8 @@ Protocol facts (as the API server and kubelet speak them):
   cause (the Python client's ``returncode`` reads it); v1 sends the error text only on failure. A command that cannot
   be executed is an ``InternalError`` status carrying containerd's ``OCI runtime exec failed`` message.
 * Errors before the upgrade are ordinary Status bodies: 400 for a missing command, no stream selected, a bad
-  container name, or a container that is not running (``container not found ("base")``).
+  container name, or a container that is not running (``container not found ("base")``); 500 when the node cannot
+  isolate containers (the command could reach the host's processes).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from aiohttp import WSMsgType, web
 
 from ..errors import ApiError
 from ..kubelet.process import ExecTarget, kill_group
+from ..kubelet.sandbox import SandboxError
 from ..store import Store
 from .containers import choose_container
 from .node import Node
@@ -123,8 +125,12 @@ async def run(
     if problem:
         await socket.send_bytes(bytes([ERROR]) + start_failure(protocol, problem))
         return
-    process = await target.spawn(command, stdin=streams["stdin"], stdout=streams["stdout"], stderr=streams["stderr"],
-                                 tty=streams["tty"])
+    try:
+        process = await target.spawn(command, stdin=streams["stdin"], stdout=streams["stdout"],
+                                     stderr=streams["stderr"], tty=streams["tty"])
+    except SandboxError as error:  # e.g. the container ended between the check and the exec
+        await socket.send_bytes(bytes([ERROR]) + start_failure(protocol, str(error)))
+        return
     outputs = [
         pump(stream, channel, socket)
         for stream, channel in ((process.stdout, STDOUT), (process.stderr, STDERR))

@@ -11,6 +11,7 @@ speaks this protocol; the handlers translate it to store calls and nothing else 
 * DELETE answers the object (pods, namespaces: they may linger while ending) or a Success Status (other kinds);
   ``gracePeriodSeconds`` from the query or the body, ``preconditions`` from the body. ``pods/eviction`` is a
   delete with the eviction's ``deleteOptions``.
+* A Pod body that does not decode into the Pod type is 400 (``decoding``), before validation's 422.
 * ``pods/log`` and ``pods/exec`` have their own routes (``logs``, ``exec``); here they are 404.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..decoding import check_pod_types
 from ..errors import ApiError
 from ..kinds import KIND_OF, NAMESPACED
 from ..patching import apply_patch
@@ -70,7 +72,10 @@ class Resources:
                 return await Watch(self.store, self.bookmark_interval, target, match, request).run()
             return self._list(request, target, match)
         if method == "POST":
-            created = self.store.create(target.kind, target.namespace, await read_body(request))
+            body = await read_body(request)
+            if target.kind == "pods":
+                check_pod_types(body)
+            created = self.store.create(target.kind, target.namespace, body)
             return json_response(created, 201)
         if method == "DELETE":
             options = await read_body(request)
@@ -140,6 +145,8 @@ class Resources:
             result = body
         else:
             result = apply_patch(request.content_type, current, body)
+        if target.kind == "pods":
+            check_pod_types(result)
         if target.sub == "status":  # the status subresource writes status only
             result = {**current, "status": result.get("status", current.get("status"))}
         elif "status" in current:  # the main resource never writes status

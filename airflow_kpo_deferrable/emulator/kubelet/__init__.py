@@ -5,8 +5,9 @@ events, logs), so this package writes what a real scheduler and kubelet (1.32) w
 and for every failure the operator has to recognise. It reads and writes the store only; it knows nothing of HTTP.
 
 Modules, lower ones first (imports go one way, down this list):
-``status`` and ``scheduling`` (pure rules), ``images``, ``env``, ``launch`` (runtime types), ``scripted`` and
-``process`` (the runtimes), ``containers`` (a container's record), ``events``, ``context`` (what workers share with
+``status`` and ``scheduling`` (pure rules), ``images``, ``env``, ``launch`` (runtime types), ``volumes`` (which
+directory backs each mount), ``scripted``, ``sandbox`` (container isolation; ``sandbox_init.py`` is its script,
+never imported) and ``process`` (the runtimes), ``containers`` (a container's record), ``events``, ``context`` (what workers share with
 the node, ``Timings``), ``podstate`` → ``lifecycle`` → ``worker`` (one pod), ``node`` (``Kubelet``).
 """
 

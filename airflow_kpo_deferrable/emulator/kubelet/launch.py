@@ -1,4 +1,4 @@
-"""What a container runtime is given and gives back: ``Launch``, ``Handle``, ``Exit``, ``StartError``.
+"""What a container runtime is given and gives back: ``Launch`` (with its ``Mount``s), ``Handle``, ``Exit``, ``StartError``.
 
 Why a module of its own: the pod worker and both runtimes (``process``, ``scripted``) depend on these types and on
 nothing of each other. ``Exit.code`` of a signal death is 128 + signal (137, 143) like containerd; ``reason`` is
@@ -33,6 +33,15 @@ class StartError(Exception):
     """containerd could not start the container's process; exit code 128, reason StartError."""
 
 
+@dataclass(frozen=True)
+class Mount:
+    """A volume in a container: the node's directory ``source`` appears at ``target`` (the ``mountPath``)."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
 @dataclass
 class Launch:
     """Everything a runtime needs to start one container instance."""
@@ -43,10 +52,12 @@ class Launch:
     cwd: Path
     log: ContainerLog
     scenario: Scenario = field(default_factory=Scenario)
+    mounts: list[Mount] = field(default_factory=list)
 
 
 class Handle(Protocol):
     started_at: datetime
+    pid1: int | None  # the host pid of the container's PID 1 when it is an isolated process
 
     async def wait(self) -> Exit: ...
 

@@ -36,6 +36,7 @@ from .env import ConfigError, base_env, container_env, expand
 from .images import InvalidImage, parse_image, pull_error
 from .launch import Exit, Launch, StartError
 from .podstate import PodState
+from .volumes import container_mounts
 
 EPOCH = "1970-01-01T00:00:00Z"  # startedAt of a container that failed to start, as containerd reports it
 TERMINATION_MESSAGE_LINES = 80
@@ -86,7 +87,8 @@ class ContainerLifecycle(PodState):
         # without a command the image's entrypoint would run; as for an image without ENTRYPOINT, the args are it
         argv = (record.spec.get("command") or []) + (record.spec.get("args") or [])
         command = [expand(part, env) for part in argv]
-        launch = Launch(record.name, command, env, self.working_dir(record), log, scenario)
+        mounts = container_mounts(self.spec, record.spec, self.directory / "volumes", env)
+        launch = Launch(record.name, command, env, self.working_dir(record), log, scenario, mounts)
         record.launch = launch
         self.event("Created", f"Created container: {record.name}", record=record)
         record.starting = asyncio.ensure_future(self.context.runtime.start(launch))

@@ -28,16 +28,20 @@ from ..store import Change, Store
 from .context import NodeContext, Timings
 from .launch import Runtime
 from .process import ExecTarget, ProcessRuntime
+from .sandbox import Isolation, choose
 from .scripted import ScriptedRuntime
 from .worker import DEFAULT_EVICTION_MESSAGE, PodWorker
 
-RUNTIMES: dict[str, Callable[[], Runtime]] = {"process": ProcessRuntime, "scripted": ScriptedRuntime}
+RUNTIMES: dict[str, Callable[[Isolation], Runtime]] = {
+    "process": ProcessRuntime,
+    "scripted": lambda isolation: ScriptedRuntime(),
+}
 
 
-def make_runtime(name: str) -> Runtime:
+def make_runtime(name: str, isolation: Isolation) -> Runtime:
     if name not in RUNTIMES:
         raise ValueError(f"unknown runtime {name!r}: use one of {sorted(RUNTIMES)}")
-    return RUNTIMES[name]()
+    return RUNTIMES[name](isolation)
 
 
 class Kubelet:
@@ -51,12 +55,14 @@ class Kubelet:
         workdir: Path | None = None,
         *,
         timings: Timings | None = None,
+        isolation: bool | None = None,
     ) -> None:
         self.store = store
+        self.isolation = choose(isolation)  # None: detect; False: off (exec and volume mounts refused)
         self.node_name = node_name
         self._own_workdir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="kpo-emulator-")) if workdir is None else Path(workdir)
-        self.context = NodeContext(store, make_runtime(runtime), timings or Timings(), node_name, self.workdir)
+        self.context = NodeContext(store, make_runtime(runtime, self.isolation), timings or Timings(), node_name, self.workdir)
         self.workers: dict[str, PodWorker] = {}  # by uid
         self._by_name: dict[tuple[str, str], PodWorker] = {}
         self._queue: asyncio.Queue[Change | None] | None = None
@@ -174,10 +180,15 @@ class Kubelet:
         return record.logs.get(container_id) if record else None
 
     def exec_target(self, namespace: str, name: str, container: str) -> ExecTarget | None:
-        """Where an exec command in a running container runs, or None when it is not running."""
+        """Where an exec command in a running container runs, or None when it is not running.
+
+        Raises ``ApiError`` 500 when containers are not isolated here: an exec command could reach the host."""
         worker = self._by_name.get((namespace, name))
         record = worker.record(container) if worker else None
         if record is None or not record.is_running or record.launch is None:
             return None
-        return ExecTarget(record.launch.env, record.launch.cwd)
+        if not self.isolation.enabled:
+            raise ApiError(500, "InternalError", self.isolation.refusal("pods/exec"))
+        launch = record.launch
+        return ExecTarget(launch.env, launch.cwd, record.handle.pid1 if record.handle else None, tuple(launch.mounts))
 

@@ -23,6 +23,7 @@ class ScriptedHandle:
 
     def __init__(self, launch: Launch) -> None:
         self.started_at = utcnow()
+        self.pid1: int | None = None  # no process: an exec command gets namespaces of its own
         self._launch = launch
         self._exit: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._run())

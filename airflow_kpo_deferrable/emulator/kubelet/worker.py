@@ -260,6 +260,9 @@ class PodWorker(ContainerLifecycle):
 
     async def wait_processes(self) -> None:
         for record in self.all_records:
+            if record.starting is not None:  # a start in flight: kill_now's callback kills it once it is there
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    record.handle = await asyncio.wait_for(asyncio.shield(record.starting), 10)
             if record.handle is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(record.handle.wait(), 5)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,8 @@ import pytest
 from kubernetes.client import CoreV1Api, V1Pod
 
 from airflow_kpo_deferrable.emulator import Emulator
-from tests.support.emulator import wait_for
+
+from tests.support.emulator import host_pids, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -169,6 +171,24 @@ def test_node_lost_on_demand(api: CoreV1Api, emulator: Emulator) -> None:
     assert condition(lost, "Ready").status == "False"
 
 
+def test_a_pod_on_a_lost_node_needs_a_force_delete(api: CoreV1Api, emulator: Emulator) -> None:
+    api.create_namespaced_pod("default", pod("orphaned", container(["sleep", "30"])))
+    wait_for(api, "orphaned", phase_is("Running"))
+    emulator.call(emulator.kubelet.lose_node, "default", "orphaned")
+    wait_for(api, "orphaned", phase_is("Unknown"))
+    api.delete_namespaced_pod("orphaned", "default", grace_period_seconds=1)  # a normal delete: no kubelet confirms it
+    pending = wait_for(api, "orphaned", lambda p: p.metadata.deletion_timestamp is not None)
+    time.sleep(2)  # well past its grace period
+    stuck = api.read_namespaced_pod("orphaned", "default")
+    assert (stuck.status.phase, stuck.status.reason) == ("Unknown", "NodeLost")
+    assert stuck.metadata.deletion_timestamp == pending.metadata.deletion_timestamp
+    assert stuck.metadata.deletion_grace_period_seconds == 1
+    api.delete_namespaced_pod("orphaned", "default", grace_period_seconds=0)  # force: the API server removes it
+    with pytest.raises(kubernetes.client.ApiException) as gone:
+        api.read_namespaced_pod("orphaned", "default")
+    assert gone.value.status == 404
+
+
 def test_active_deadline_kills_the_containers(api: CoreV1Api) -> None:
     slow = pod("late", container(["sleep", "30"]), activeDeadlineSeconds=1, terminationGracePeriodSeconds=1)
     api.create_namespaced_pod("default", slow)
@@ -255,16 +275,16 @@ def test_restart_on_failure_backs_off(api: CoreV1Api, emulator: Emulator) -> Non
 def test_a_lost_node_freezes_the_status_while_its_processes_die_unseen(
     api: CoreV1Api, emulator: Emulator, tmp_path: Path
 ) -> None:
-    record_pid = ["sh", "-c", "echo $$$$ > pid; exec sleep 30"]  # "$$" is "$" after the kubelet's $(VAR) expansion
-    api.create_namespaced_pod("default", pod("frozen", container(record_pid)))
-    wait_for(api, "frozen", lambda p: phase_is("Running")(p) and any((tmp_path / "node").rglob("pid")))
-    pid = int(next((tmp_path / "node").rglob("pid")).read_text())
+    marker = f"frozen-{uuid.uuid4().hex}"  # the container's PID 1 is 1 inside: find it on the host by its args
+    api.create_namespaced_pod("default", pod("frozen", container(["sh", "-c", f"sleep 30; : {marker}"])))
+    wait_for(api, "frozen", lambda p: phase_is("Running")(p) and bool(host_pids(marker)))
+    pids = host_pids(marker)
     emulator.call(emulator.kubelet.lose_node, "default", "frozen")
     lost = wait_for(api, "frozen", phase_is("Unknown"))
     deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:  # the node kills it, unseen
+    while host_pids(marker) and time.monotonic() < deadline:  # the node kills it, unseen
         time.sleep(0.05)
-    assert not Path(f"/proc/{pid}").exists(), "the container's process outlived its lost node"
+    assert not host_pids(marker), f"the container's processes {pids} outlived its lost node"
     time.sleep(0.3)  # what a reporting kill would write comes right after the exit
     now = api.read_namespaced_pod("frozen", "default")
     assert now.metadata.resource_version == lost.metadata.resource_version
