@@ -29,7 +29,7 @@ from airflow_kpo_deferrable.logs.lines import (
 )
 from airflow_kpo_deferrable.raw_response import raise_for_status
 
-__all__ = ["copy_container_log_async"]
+__all__ = ["copy_container_log_async", "drive_copy_async"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,16 @@ async def copy_container_log_async(
     Never raises for an API answer (cancellation passes through): an unreadable log is reported through ``warn``.
     """
     copy = ContainerLogCopy(container, sink, prefix=prefix, follow=follow, start_after=start_after)
+    return await drive_copy_async(api, pod_name, namespace, copy, warn=warn)
+
+
+async def drive_copy_async(
+    api: CoreV1Api, pod_name: str, namespace: str, copy: ContainerLogCopy, *, warn: LineSink | None = None
+) -> LogCopy:
+    """Run ``copy`` to its end (the caller keeps it: its ``result.resume_point`` is current at every await).
+
+    A cancellation passes through with ``copy`` consistent: every line handed to the sink is counted in it.
+    """
     try:
         async for attempt in AsyncRetrying(**retry_policy(copy)):
             with attempt:

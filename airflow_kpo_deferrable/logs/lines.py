@@ -103,7 +103,7 @@ class ContainerLogCopy:
         max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self.result = LogCopy(container)
-        self._follow = follow
+        self.follow = follow  # may change between reads (a followed log is read once more, unfollowed, at the end)
         self._sink = sink
         self._prefix = prefix
         self._max = max_line_bytes
@@ -129,7 +129,7 @@ class ContainerLogCopy:
     def query(self) -> dict[str, str]:
         """The ``pods/log`` query for the next read: whole log, or from the second of the last line written."""
         params = {"container": self.container, "timestamps": "true"}
-        if self._follow:
+        if self.follow:
             params["follow"] = "true"
         if self._last_stamp is not None:
             params["sinceTime"] = since_time(self._last_stamp)
@@ -302,6 +302,11 @@ def retry_policy(copy: ContainerLogCopy) -> dict[str, Any]:
         return copy.stalled >= STALLED_ATTEMPTS
 
     return api_retry_policy(attempts=None, wait=honouring_retry_after(backoff), stop=stop)
+
+
+def line_prefix(containers: list[str], container: str) -> str:
+    """What precedes each of ``container``'s lines in the task log: its name, when several containers are copied."""
+    return f"[{container}] " if len(containers) > 1 else ""
 
 
 def selected_containers(

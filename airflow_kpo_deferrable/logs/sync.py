@@ -12,7 +12,7 @@ whose pod succeeded because its log could not be fetched would make a flaky API 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kubernetes.client import CoreV1Api
@@ -25,6 +25,7 @@ from airflow_kpo_deferrable.logs.lines import (
     LineSink,
     LogCopy,
     ResumePoint,
+    line_prefix,
     retry_policy,
     unavailable_warning,
 )
@@ -105,17 +106,21 @@ def copy_logs(
     containers: list[str],
     sink: LineSink,
     warn: LineSink | None = None,
+    start_after: Mapping[str, ResumePoint] | None = None,
 ) -> list[LogCopy]:
     """Copy several containers' logs in order; with more than one, each line is prefixed by its container.
+
+    ``start_after`` maps a container to where an earlier copy (the triggerer's live logs) stopped: only what follows
+    is written.
 
     A container whose log could not be read is reported through ``warn`` (a WARNING), naming it and why.
     """
     warn = warn or log.warning
-    prefixed = len(containers) > 1
     copies = []
     for container in containers:
-        prefix = f"[{container}] " if prefixed else ""
-        copy = copy_container_log(api, pod_name, namespace, container, sink, prefix=prefix)
+        prefix = line_prefix(containers, container)
+        after = (start_after or {}).get(container)
+        copy = copy_container_log(api, pod_name, namespace, container, sink, prefix=prefix, start_after=after)
         if copy.unavailable:
             warn(unavailable_warning(pod_name, namespace, copy))
         copies.append(copy)
