@@ -104,9 +104,9 @@ def after_watch(resource_version: str | None, ended_by: BaseException | None) ->
 
 
 def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
-    """Keep what outcome decisions read: identity, deletion mark and status."""
+    """Keep what outcome decisions read: identity, deletion mark and status (labels: the orphan net's owner)."""
     metadata = pod.get("metadata") or {}
-    keep = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp")
+    keep = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "labels")
     return {"metadata": {k: metadata[k] for k in keep if k in metadata}, "status": pod.get("status") or {}}
 
 
@@ -249,6 +249,19 @@ class PodWatcher:
                 del self._subs[sub.name]
         if not self._subs:
             self._stop_handle = asyncio.get_running_loop().call_later(self._grace, self._stop_if_idle)
+
+    def pods(self) -> list[dict[str, Any]]:
+        """Every pod the watch currently knows (slim), subscribed or not: what the orphan net looks at."""
+        return list(self._cache.values())
+
+    def watched(self, name: str) -> bool:
+        """Whether a trigger in this process waits on pod ``name``."""
+        return name in self._subs
+
+    @property
+    def active(self) -> bool:
+        """Whether the watch loop runs (it stops a grace period after the last subscriber, or on a fatal error)."""
+        return self._task is not None
 
     async def fetch(self, name: str) -> dict[str, Any] | None:
         """One GET: the pod's state now, or None when it does not exist."""

@@ -1,4 +1,9 @@
-"""``PodTrigger``: waits in the triggerer for one pod to end and yields exactly one event.
+"""``PodTrigger``: waits in the triggerer for one pod to end, follows its logs, and yields exactly one event.
+
+The event either ends the task (``finish`` given: ``triggers/finisher.py`` yields Airflow's task-end events) or
+resumes it on a worker (a plain ``TriggerEvent`` with the ``PodResult`` and, when logs were followed, each container's
+``log_resume`` point so the worker copies only what follows). Live logs: ``triggers/live_logs.py``; what survives a
+triggerer restart: ``triggers/state.py``.
 
 Why a trigger of our own: the provider's trigger polls each pod with a fresh API client per request. This one
 subscribes to the process-wide shared watch (``watcher.py``) and only decides; the decision rules are pure functions
@@ -15,31 +20,51 @@ Facts it handles:
   disconnected triggerer must not turn a running pod into a false timeout (provider bug #40018).
 * ``on_kill`` runs only when a user marks the deferred task failed/success or clears it: it deletes the pod per
   ``on_kill_action`` (provider bug #62398 left it running). ``cleanup`` runs on every exit, restarts included, so it
-  never touches the pod.
+  never touches the pod. A pod on a lost node is force-deleted (grace period 0, ``node_loss``).
+* ``run()`` also keeps the orphan net going on its shared watch (``orphans``): pods no trigger watches and no task
+  instance owns any more are deleted.
 * The event carries the pod's name and namespace, because ``dag.test()`` drops the defer kwargs.
+* An event is never yielded before ``event_not_before`` (the deferral plus ``DEFER_SETTLE_SECONDS``): Airflow
+  3.3.2's scheduler fails a resumed task whose deferring worker's exit it processes only after the trigger fired
+  (``scheduler_job_runner.py``, the ``ti_requeued`` check). The hold makes that much less likely, not impossible;
+  it applies only when a worker resumes the task (a task that the trigger ends itself has no second worker start
+  to race with).
+* Before its event the trigger waits until the triggerer's supervisor has read all it logged (``log_drain``):
+  Airflow closes a trigger's log file on the state change that follows the event, and lines still unread then
+  land in the triggerer's own log, not the task's.
+* After a restart the saved state decides: a decided outcome is finished again (never waited for again: our own
+  delete must not read as a deletion), and live logs continue after the saved resume points.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-from kubernetes_asyncio.client.exceptions import ApiException
-from tenacity import AsyncRetrying
 
-from airflow_kpo_deferrable.api_rules import delete_is_fine, delete_options, retry_policy
+from airflow_kpo_deferrable.finish import pod_phase
 from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, async_core_v1, close_async_clients
+from airflow_kpo_deferrable.node_loss import FORCE_DELETE_MESSAGE, delete_grace_period, node_lost_status
+from airflow_kpo_deferrable.orphans import ensure_sweeping
 from airflow_kpo_deferrable.outcome import Deadlines, Outcome, PodResult, evaluate, next_check
 from airflow_kpo_deferrable.podspec import MANAGED_BY_SELECTOR
+from airflow_kpo_deferrable.triggers.finisher import delete_pod_async, finish_in_triggerer
+from airflow_kpo_deferrable.triggers.live_logs import LiveLogs
+from airflow_kpo_deferrable.triggers.log_drain import logs_read
+from airflow_kpo_deferrable.triggers.state import StateStore, TriggerState, resume_points_to_json
 from airflow_kpo_deferrable.watcher import REGISTRY, PodWatcher, Subscription, WatcherRegistry, WatchKey
 
 NO_DEADLINES = Deadlines(schedule=None, startup_timeout_seconds=None, execution=None)
+# How long after the deferral the first event may fire (README "No orphan pods", fast pods): an event that arrives
+# before the scheduler has processed the deferring worker's exit can make it fail the resumed task.
+DEFER_SETTLE_SECONDS = 10.0
 UNSEEN_POD: dict[str, Any] = {"metadata": {}, "status": {}}
 CONFIRM_RETRY_SECONDS = 5.0
+DEFAULT_CHECKPOINT_SECONDS = 10.0
 
 
 def _now() -> datetime:
@@ -62,6 +87,11 @@ class PodTrigger(BaseTrigger):
         execution_deadline: datetime | None = None,
         on_kill_action: str = "delete_pod",
         termination_grace_period: int | None = None,
+        event_not_before: datetime | None = None,
+        log_containers: list[str] | None = None,
+        live_logs: bool = False,
+        checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS,
+        finish: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.pod_name = pod_name
@@ -74,6 +104,14 @@ class PodTrigger(BaseTrigger):
         self.execution_deadline = execution_deadline
         self.on_kill_action = on_kill_action
         self.termination_grace_period = termination_grace_period
+        self.event_not_before = event_not_before
+        # The containers whose logs the trigger copies (None: the worker copies them all on resume).
+        self.log_containers = log_containers
+        self.live_logs = live_logs
+        self.checkpoint_seconds = checkpoint_seconds
+        # Finish in the triggerer: {"on_finish_action": ..., "skip_on_exit_code": [...]}; None: a worker resumes.
+        self.finish = finish
+        self._last_pod: dict[str, Any] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -89,6 +127,11 @@ class PodTrigger(BaseTrigger):
                 "execution_deadline": self.execution_deadline,
                 "on_kill_action": self.on_kill_action,
                 "termination_grace_period": self.termination_grace_period,
+                "event_not_before": self.event_not_before,
+                "log_containers": self.log_containers,
+                "live_logs": self.live_logs,
+                "checkpoint_seconds": self.checkpoint_seconds,
+                "finish": self.finish,
             },
         )
 
@@ -109,25 +152,135 @@ class PodTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         self.log.info("Waiting for pod %s in namespace %s", self.pod_name, self.namespace)
-        result = await self.wait()
-        self.log.info("Pod %s: %s", self.pod_name, result.outcome.value + (f" ({result.reason})" if result.reason else ""))
-        yield TriggerEvent({**result.to_dict(), "pod_name": self.pod_name, "namespace": self.namespace})
+        if self.finish is None and not self.log_containers:
+            result = await self.wait(sweep=True)
+            self._log_result(result)
+            await self._hold_event()
+            await logs_read()
+            yield TriggerEvent(self._event_payload(result))
+            return
+        # The saved state is read while the wait runs: the first call through the triggerer's supervisor can take
+        # many seconds on a fresh triggerer, and a deadline must be noticed at once. Live streams start once it is
+        # read (they continue after its resume points); nothing is finished before it is known.
+        store = StateStore(getattr(self, "task_instance", None), self.log.warning)
+        logs = self._logs()
+        loading = asyncio.create_task(self._load(store))
+        background = asyncio.create_task(self._when_loaded(loading, logs, store))
+        waiting = asyncio.create_task(self.wait(observe=logs.observe if logs else None, sweep=True))
+        try:
+            await asyncio.wait({loading, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            if loading.done() and loading.result().decided is not None:
+                waiting.cancel()
+            else:
+                self._log_result(await waiting)
+            state = await loading
+            if state.decided is not None:  # decided (and maybe deleted by us) before a triggerer restart
+                result = PodResult.from_dict(state.decided)
+            else:
+                result = waiting.result()
+            background.cancel()
+            if self.finish is not None:  # the task ends here: no worker resume, so nothing to race
+                end = await finish_in_triggerer(self, result, pod_phase(self._last_pod), logs, state, store)
+                await logs_read()
+                yield end
+                return
+            # A worker resumes the task: it copies the logs after where the live streams stopped.
+            payload = self._event_payload(result)
+            if logs is not None:
+                await logs.stop()
+                payload["log_resume"] = resume_points_to_json(logs.resume_points())
+            await self._hold_event()
+            await logs_read()
+            yield TriggerEvent(payload)
+        finally:
+            for task in (waiting, background, loading):
+                task.cancel()
+            if logs is not None:
+                await logs.close()
 
-    async def wait(self, registry: WatcherRegistry = REGISTRY) -> PodResult:
-        """Wait for the pod's outcome through the shared watch. Also used by the operator when not deferring."""
+    async def _hold_event(self) -> None:
+        """Before an event that a worker resumes from: wait until ``event_not_before`` (fast pods, see above)."""
+        if self.event_not_before is not None and (hold := (self.event_not_before - _now()).total_seconds()) > 0:
+            self.log.info("Pod %s ended right after the deferral: holding its event %.1f s so it does not overtake "
+                          "the deferring worker", self.pod_name, hold)
+            await asyncio.sleep(hold)
+
+    async def _load(self, store: StateStore) -> TriggerState:
+        return await store.load(self.pod_uid) or TriggerState(uid=self.pod_uid)
+
+    def _log_result(self, result: PodResult) -> None:
+        self.log.info("Pod %s: %s", self.pod_name, result.outcome.value + (f" ({result.reason})" if result.reason else ""))
+
+    def _event_payload(self, result: PodResult) -> dict[str, Any]:
+        return {**result.to_dict(), "pod_name": self.pod_name, "namespace": self.namespace}
+
+    def _logs(self) -> LiveLogs | None:
+        if not self.log_containers:
+            return None
+        return LiveLogs(
+            functools.partial(async_core_v1, self._target),
+            self.pod_name,
+            self.namespace,
+            self.log_containers,
+            lambda line: self.log.info("%s", line),
+            self.log.warning,
+            live=self.live_logs,
+        )
+
+    async def _when_loaded(self, loading: asyncio.Task[TriggerState], logs: LiveLogs | None, store: StateStore) -> None:
+        """Once the saved state is read: start the live streams after its resume points, then save them every
+        ``checkpoint_seconds`` while they move."""
+        state = await loading
+        if logs is None:
+            return
+        if state.logs:
+            self.log.info(
+                "Restarted: the log continues after the last saved line; up to %s s of lines before this may repeat",
+                self.checkpoint_seconds,
+            )
+        logs.ready(state.logs)
+        if not store.available:
+            return
+        while True:
+            await asyncio.sleep(self.checkpoint_seconds)
+            points = logs.resume_points()
+            if points != state.logs:
+                state.logs = points
+                await store.save(state)
+
+    async def wait(
+        self,
+        registry: WatcherRegistry = REGISTRY,
+        observe: Callable[[dict[str, Any] | None], None] | None = None,
+        *,
+        sweep: bool = False,
+    ) -> PodResult:
+        """Wait for the pod's outcome through the shared watch. Also used by the operator when not deferring.
+
+        ``observe`` is told every newer pod state (the live logs start a container's stream once it runs);
+        ``sweep`` (the triggerer's ``run``) also keeps the orphan net (``orphans``) going on this watch.
+        """
         factory = functools.partial(async_core_v1, self._target)
         async with registry.subscription(self._watch_key(), factory, self.pod_name, self.pod_uid) as (watcher, sub):
-            return await self._wait(watcher, sub)
+            if sweep:
+                ensure_sweeping(watcher, functools.partial(delete_pod_async, self._target))
+            return await self._wait(watcher, sub, observe)
 
-    async def _wait(self, watcher: PodWatcher, sub: Subscription) -> PodResult:
+    async def _wait(
+        self, watcher: PodWatcher, sub: Subscription, observe: Callable[[dict[str, Any] | None], None] | None
+    ) -> PodResult:
         while True:
             if sub.error is not None:
                 return PodResult(outcome=Outcome.ERROR, reason=None, exit_code=None, message=sub.error, container=None)
+            self._last_pod = sub.pod or self._last_pod
+            if observe is not None:
+                observe(sub.pod)
             now = _now()
             result = self._decide(sub, now)
             if result is not None and self._needs_confirmation(sub, now):
                 result = await self._confirm(watcher, sub, result)
             if result is not None:
+                self._last_pod = sub.pod or self._last_pod
                 return result
             wake = next_check(sub.pod, self.base_container, self.deadlines, now)
             await sub.changed(None if wake is None else max((wake - now).total_seconds(), 0.0))
@@ -170,28 +323,14 @@ class PodTrigger(BaseTrigger):
         if self.on_kill_action != "delete_pod":
             self.log.info("on_kill_action=%s: leaving pod %s", self.on_kill_action, self.pod_name)
             return
+        lost = node_lost_status((self._last_pod or {}).get("status"))
+        if lost:
+            self.log.warning(FORCE_DELETE_MESSAGE, self.pod_name, self.namespace, "phase Unknown")
         await delete_pod_async(
-            self._target, self.pod_name, self.namespace, self.pod_uid, self.termination_grace_period
+            self._target, self.pod_name, self.namespace, self.pod_uid,
+            delete_grace_period(lost, self.termination_grace_period),
         )
         self.log.info("Deleted pod %s in namespace %s because the task was killed", self.pod_name, self.namespace)
-
-
-async def delete_pod_async(
-    target: ClusterTarget, name: str, namespace: str, uid: str | None, grace_period: int | None
-) -> None:
-    """Delete our pod; the uid precondition guarantees a same-named newer pod is never hit. Gone already is fine.
-
-    The async twin of the operator's delete: same options, same fine answers, same retry policy (``api_rules``).
-    """
-    api = await async_core_v1(target)
-    options = delete_options(uid, grace_period)
-    async for attempt in AsyncRetrying(**retry_policy()):
-        with attempt:
-            try:
-                await api.delete_namespaced_pod(name, namespace, body=options)
-            except ApiException as error:
-                if not delete_is_fine(error):
-                    raise
 
 
 def wait_blocking(trigger: PodTrigger) -> PodResult:

@@ -136,6 +136,39 @@ async def test_on_kill_deletes_the_pod(emulator: Emulator, target: ClusterTarget
         await asyncio.sleep(0.05)
 
 
+async def test_a_pod_that_ends_while_the_api_is_paused_is_seen_once_it_answers(
+    emulator: Emulator, target: ClusterTarget
+) -> None:
+    pod = await create_pod(target, "paused", annotations=scenario(duration=1))
+    waiting = asyncio.create_task(_wait(_trigger(target, pod), timeout=40))
+    await asyncio.sleep(0.3)
+    emulator.faults.pause(5)  # accepts connections, answers nothing: the pod ends meanwhile
+    emulator.faults.close_watches()
+    result = await waiting
+    assert result.outcome is Outcome.SUCCEEDED
+
+
+async def test_on_kill_force_deletes_a_pod_on_a_lost_node(emulator: Emulator, target: ClusterTarget) -> None:
+    pod = await create_pod(target, "lost", annotations=scenario(duration=0.4, failure="NodeLost"))
+    trigger = _trigger(target, pod)
+    assert (await _wait(trigger)).reason == "NodeLost"
+    await trigger.on_kill()  # a normal delete would stay pending forever: no kubelet confirms it
+    names = [p["metadata"]["name"] for p in emulator.store.list("pods", "default")[0]]
+    assert "lost" not in names
+
+
+async def test_an_event_is_held_until_event_not_before(target: ClusterTarget) -> None:
+    """A pod that ends right after the deferral: its event waits for the deferring worker (a lower bound only)."""
+    pod = await create_pod(target, "fast", annotations=scenario(duration=0.1))
+    trigger = _trigger(target, pod, event_not_before=_in(2))
+    started = asyncio.get_running_loop().time()
+    events = [event async for event in trigger.run()]
+    assert asyncio.get_running_loop().time() - started >= 1.9
+    assert [e.payload["outcome"] for e in events] == ["succeeded"]
+    _, kwargs = trigger.serialize()
+    assert PodTrigger(**deserialize(json.loads(json.dumps(serialize(kwargs))))).event_not_before == kwargs["event_not_before"]
+
+
 async def test_on_kill_keeps_the_pod_when_asked(emulator: Emulator, target: ClusterTarget) -> None:
     pod = await create_pod(target, "keepme", annotations=scenario(duration=60))
     await _trigger(target, pod, on_kill_action="keep_pod").on_kill()
