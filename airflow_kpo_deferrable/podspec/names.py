@@ -9,6 +9,10 @@ Facts it handles:
   does (``make_safe_label_value``): whenever a value had to change it gets a hash suffix, so two distinct ids never
   share a label value, and selectors written for the provider's pods match ours.
 * Pod names from task ids are slugified as the provider does (``python-slugify``, an Airflow dependency).
+* A ``name`` given is taken as the provider takes it: letters, digits, ``_``, ``-`` and ``.`` (Airflow's key rule, at
+  most 220 characters), then lowercased with every run of other characters made ``-`` — ``astro_k8s_test_pod``
+  (from the provider's own example) becomes ``astro-k8s-test-pod``. A name that is still no DNS subdomain after that
+  (``-pod``) is refused, where the provider would let the API server refuse it.
 * Label and annotation keys are ``[prefix/]name``: the prefix a DNS subdomain, the name 1-63 characters.
 """
 
@@ -37,6 +41,8 @@ LABEL_HASH_LENGTH = 9
 LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+AIRFLOW_KEY = re.compile(r"[\w.-]+")
+MAX_GIVEN_NAME_LENGTH = 220
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ def pod_name(name: str | None, task_id: str, random_suffix: bool) -> str:
     if name:
         if problem := pod_name_problem(name):
             raise PodSpecError([problem])
-        base = name
+        base = given_pod_name(name)
     else:
         base = task_pod_name(task_id)
     if not random_suffix:
@@ -108,13 +114,23 @@ def pod_name(name: str | None, task_id: str, random_suffix: bool) -> str:
     return f"{base[: MAX_NAME_LENGTH - SUFFIX_LENGTH - 1].strip('-.')}-{suffix}"
 
 
+def given_pod_name(name: str) -> str:
+    """The provider's form of a given name: lowercase, each run of characters other than ``a-z0-9-`` made ``-``."""
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower())
+
+
 def pod_name_problem(name: Any) -> Problem | None:
-    if isinstance(name, str) and len(name) <= 253 and DNS_SUBDOMAIN.fullmatch(name):
+    if (
+        isinstance(name, str)
+        and len(name) <= MAX_GIVEN_NAME_LENGTH
+        and AIRFLOW_KEY.fullmatch(name)
+        and DNS_SUBDOMAIN.fullmatch(given_pod_name(name))
+    ):
         return None
     return Problem(
         "name",
-        f"name={name!r} is not a valid pod name: use only lowercase letters, digits, '-' and '.', "
-        "starting and ending with a letter or digit (e.g. 'my-task')",
+        f"name={name!r} is not a valid pod name: use letters, digits, '_', '-' and '.' (made lowercase and '-'), "
+        f"starting and ending with a letter or digit, at most {MAX_GIVEN_NAME_LENGTH} characters (e.g. 'my-task')",
     )
 
 

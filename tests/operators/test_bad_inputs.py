@@ -101,7 +101,7 @@ AT_PARSE: list[tuple[str, dict[str, Any], list[str]]] = [
     ("hostname", {"hostname": "Worker_1"}, ["hostname='Worker_1'", "DNS label"]),
     ("namespace with a space", {"namespace": "Data Jobs"}, ["namespace='Data Jobs'", "DNS-1123 label"]),
     ("namespace too long", {"namespace": "a" * 64}, ["namespace='aaaa", "DNS-1123 label"]),
-    ("pod name", {"name": "My_Pod"}, ["name='My_Pod'", "not a valid pod name"]),
+    ("pod name", {"name": "My Pod"}, ["name='My Pod'", "not a valid pod name"]),
     ("configmaps a bare string", {"configmaps": "etl-env"}, ["configmaps must be a list", "configmaps=['etl-env']"]),
     ("configmap name", {"configmaps": ["Etl Env"]}, ["configmaps[0]='Etl Env'", "ConfigMap"]),
     ("secrets of strings", {"secrets": ["db"]}, ["secrets[0] is 'db', not a Secret", "airflow_kpo_deferrable.Secret"]),

@@ -26,7 +26,7 @@ from tests.support.podspec import DNS_SUBDOMAIN, IDENTITY, LABEL_VALUE
         (None, "Load_Customers.v2", "load-customers-v2"),
         (None, "__weird__", "weird"),
         (None, "___", "pod"),
-        ("my-pod.v1", "ignored", "my-pod.v1"),
+        ("my-pod.v1", "ignored", "my-pod-v1"),  # the provider makes "." a "-" too
         (None, "t" * 100, "t" * 63),
         ("a" * 62 + "-b", "ignored", "a" * 62),
     ],
@@ -36,7 +36,7 @@ def test_pod_name_without_suffix(name: str | None, task_id: str, expected: str) 
 
 
 @pytest.mark.parametrize(
-    ("name", "task_id"), [(None, "load_data"), (None, "x" * 200), ("my-pod", "t"), ("p" * 250, "t")]
+    ("name", "task_id"), [(None, "load_data"), (None, "x" * 200), ("my-pod", "t"), ("p" * 220, "t")]
 )
 def test_pod_name_with_suffix(name: str | None, task_id: str) -> None:
     first, second = pod_name(name, task_id, True), pod_name(name, task_id, True)
@@ -47,7 +47,13 @@ def test_pod_name_with_suffix(name: str | None, task_id: str) -> None:
         assert made[:-9] == (name or task_id.replace("_", "-"))[: len(made) - 9]
 
 
-@pytest.mark.parametrize("name", ["My_Pod", "pod!", "-pod", "pod-", "a" * 254])
+@pytest.mark.parametrize(("name", "expected"), [("My_Pod", "my-pod"), ("astro_k8s_test_pod", "astro-k8s-test-pod"),
+                                              ("a.b__c", "a-b-c")])
+def test_a_given_name_is_made_valid_as_the_provider_does(name: str, expected: str) -> None:
+    assert pod_name(name, "task", False) == expected
+
+
+@pytest.mark.parametrize("name", ["My Pod", "pod!", "-pod", "pod-", "_pod", "a" * 221])
 def test_invalid_user_pod_name(name: str) -> None:
     with pytest.raises(PodSpecError, match="not a valid pod name.*lowercase"):
         pod_name(name, "task", True)

@@ -99,11 +99,19 @@ def provider_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     return converted
 
 
+def provider_pod(arguments: dict[str, Any], ctx: Any) -> Any:
+    """The pod the provider's ``execute`` creates: it makes the given name valid first (``_set_name``: lowercase,
+    other characters ``-``), then builds — ``build_pod_request_obj`` alone skips that step."""
+    operator = ProviderOperator(**provider_arguments(arguments))
+    operator.name = operator._set_name(operator.name)
+    return operator.build_pod_request_obj(ctx)
+
+
 def build_both(case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
     arguments = {"task_id": case.task_id, **case.arguments}
     ctx = context(**case.context) if case.context is not None else None
     ours = KubernetesPodOperator(**arguments).build_pod_request_obj(ctx)
-    theirs = ProviderOperator(**provider_arguments(arguments)).build_pod_request_obj(ctx)
+    theirs = provider_pod(arguments, ctx)
     suffix = case.arguments.get("random_name_suffix", True)
     return normalised(ours, suffix), normalised(theirs, suffix)
 
@@ -168,7 +176,7 @@ TEMPLATE_SIDECAR_FIRST = {
 def build_raw(arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     arguments = {"task_id": "load", "random_name_suffix": False, **arguments}
     ours = KubernetesPodOperator(**arguments).build_pod_request_obj(context())
-    theirs = ProviderOperator(**provider_arguments(arguments)).build_pod_request_obj(context())
+    theirs = provider_pod(arguments, context())
     return normalised(ours, False), normalised(theirs, False)
 
 

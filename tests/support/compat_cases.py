@@ -137,6 +137,7 @@ CASES: list[Case] = [
     Case("random suffix", {"image": IMAGE, "name": "etl-pod"}),
     Case("random suffix from the task id", {"image": IMAGE}, task_id="Load_Customers.v2"),
     _case("name", name="my-pod.v1"),
+    _case("name made valid", name="Astro_K8s_test_pod"),
     _case("task id made a name", name=None),
     Case("long task id", {"image": IMAGE, "random_name_suffix": False}, task_id="t" * 80),
     _case("namespace", namespace="data-jobs"),
