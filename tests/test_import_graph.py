@@ -142,7 +142,7 @@ EMULATOR = f"{PACKAGE}.emulator"
 EMULATOR_LAYERS = [
     ("errors", {"errors"}),
     ("rules and formats", {"kinds", "quantities", "rules", "nodeinfo", "clock", "scenario", "logfile", "selectors",
-                           "validation", "patching", "tables", "protobuf", "credentials"}),
+                           "validation", "decoding", "patching", "tables", "protobuf", "credentials"}),
     ("store", {"store", "faults"}),
     ("kubelet", {"kubelet"}),
     ("api", {"api"}),

@@ -19,7 +19,7 @@ from kubernetes.client import CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack, Pending
-from tests.support.e2e import Gates, copy_repo_dag, phases, pods_of, start_stack
+from tests.support.e2e import Gates, copy_repo_dag, phases, pods_of, start_stack, stop_stack
 
 PODS, SLOTS = 10, 2
 DAG_ID = "e2e_overlap"
@@ -60,7 +60,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, gates: G
     }
     started = start_stack(tmp_path_factory, emulator, dags, db="postgres", parallelism=SLOTS)
     yield started
-    started.stop()
+    stop_stack(started, emulator)
 
 
 def test_the_fanout_example_parses(stack: AirflowStack) -> None:

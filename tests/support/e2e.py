@@ -22,6 +22,8 @@ from kubernetes.client import CoreV1Api
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
 
+from tests.support.trigger_audit import audited_rows, leaks, secrets_of, start_audit
+
 REPO_DAGS = Path(__file__).resolve().parents[2] / "dags"
 GATE_BOUND = 600
 
@@ -72,15 +74,38 @@ def gates(tmp_path_factory: pytest.TempPathFactory) -> Gates:
     return Gates(tmp_path_factory.mktemp("gates"))
 
 
-def start_stack(
-    tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, dag_files: dict[str, str], **kwargs: Any
-) -> AirflowStack:
-    """A started stack over a DAGs folder holding ``dag_files`` (name → source), pointed at the emulator."""
+def start_stack(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, dag_files: dict[str, str], *,
+                env: dict[str, str] | None = None, plugin_files: dict[str, str] | None = None,
+                **kwargs: Any) -> AirflowStack:
+    """A started stack over a DAGs folder holding ``dag_files`` (name → source), pointed at the emulator.
+
+    ``plugin_files`` (name → source) go to the stack's plugins folder (``$AIRFLOW_HOME/plugins``, Airflow's default).
+    On PostgreSQL every trigger row it writes is recorded (``trigger_audit``); stop it with ``stop_stack``.
+    """
     folder = tmp_path_factory.mktemp("dags")
     for name, source in dag_files.items():
         (folder / name).write_text(source)
     home = tmp_path_factory.mktemp("airflow-home")
-    return AirflowStack(folder, extra_env={"KUBECONFIG": str(emulator.kubeconfig_path)}, home=home, **kwargs).start()
+    if plugin_files:
+        (home / "plugins").mkdir()
+        for name, source in plugin_files.items():
+            (home / "plugins" / name).write_text(source)
+    extra_env = {"KUBECONFIG": str(emulator.kubeconfig_path), **(env or {})}
+    stack = AirflowStack(folder, extra_env=extra_env, home=home, **kwargs).start()
+    if kwargs.get("db") == "postgres":
+        start_audit(stack.env)
+    return stack
+
+
+def stop_stack(stack: AirflowStack, emulator: Emulator) -> None:
+    """Stop the stack; first scan every trigger row it wrote for credentials (fails the module's teardown if any)."""
+    problems: list[str] = []
+    rows: list[tuple[str, str]] = []
+    if "postgresql" in stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]:
+        rows = audited_rows(stack.env)
+        problems = leaks(rows, secrets_of(emulator.kubeconfig_path, stack.env))
+    stack.stop()
+    assert not problems, f"{len(problems)} trigger rows of {len(rows)} hold secrets: {problems[:10]}"
 
 
 def copy_repo_dag(name: str) -> str:

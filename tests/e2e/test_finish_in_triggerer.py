@@ -1,0 +1,170 @@
+"""Finishing in the triggerer, end to end: real Airflow (LocalExecutor + triggerer), pods on the emulator.
+
+Airflow 3.3.2 runs the failure and retry callbacks of a task a trigger ends (in the DAG processor), not its success
+callback: a task with one finishes on a worker (tested here too).
+
+Each test reads what a user sees — the task's state, its tries, its log, the files its callbacks wrote, the pods left
+— and proves that no worker resumed the task: the worker's resume method logs "Resumed on a worker" first thing, and
+the trigger logs "Finished in the triggerer" just before it yields the event that ends the task.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes.client import CoreV1Api
+
+from airflow_kpo_deferrable.emulator import Emulator
+from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
+from tests.support.e2e import pods_of, start_stack
+
+pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(300)]
+
+WORKER_RESUME = "Resumed on a worker"
+IN_TRIGGERER = "Finished in the triggerer"
+
+DAGS = textwrap.dedent(
+    '''
+    from datetime import datetime, timedelta
+    from pathlib import Path
+
+    from airflow.sdk import DAG
+
+    from airflow_kpo_deferrable import KubernetesPodOperator
+
+    OUT = Path({out!r})
+
+
+    def note(kind):
+        def callback(context):
+            ti = context["ti"]
+            (OUT / f"{{ti.dag_id}}.{{kind}}.{{ti.try_number}}").write_text(kind)
+        return callback
+
+
+    def one_pod(dag_id, **kwargs):
+        with DAG(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+            kwargs.setdefault("image", "python:3.12-slim")
+            kwargs.setdefault("cmds", ["python", "-c"])
+            KubernetesPodOperator(
+                task_id="pod", name=dag_id.replace("_", "-"), namespace="default",
+                on_failure_callback=note("failure"), on_retry_callback=note("retry"), **kwargs,
+            )
+        return dag
+
+
+    one_pod("fin_ok", arguments=["print('line one'); print('line two')"])
+    # Worker-resume pods outlive the deferring worker process (SLOW): a trigger that fires within ~2 s of the deferral
+    # hits Airflow's fast-pod race on a worker resume (the reliability issue), which ending in the triggerer avoids.
+    SLOW = "import time; time.sleep(8); "
+    one_pod("fin_ok_callback", arguments=[SLOW + "print('called back')"], on_success_callback=note("success"))
+    one_pod("fin_retry", arguments=["import sys; print('try failing'); sys.exit(5)"],
+            retries=1, retry_delay=timedelta(seconds=1))
+    one_pod("fin_fail", arguments=["import sys; print('about to fail'); sys.exit(3)"])
+    one_pod("fin_skip", arguments=["import sys; sys.exit(42)"], skip_on_exit_code=42)
+    one_pod("fin_skip_worker", arguments=[SLOW + "import sys; sys.exit(42)"], skip_on_exit_code=[42],
+            finish_in_triggerer=False)
+    one_pod("fin_worker", arguments=[SLOW + "print('finished by a worker')"], finish_in_triggerer=False)
+    '''
+)
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("callbacks")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, out: Path) -> Iterator[AirflowStack]:
+    started = start_stack(tmp_path_factory, emulator, {"fin.py": DAGS.format(out=str(out))}, db="postgres")
+    yield started
+    started.stop()
+
+
+def run(stack: AirflowStack, dag_id: str, until: str, try_number: int = 1) -> tuple[str, str, str]:
+    stack.wait_for_dag(dag_id, timeout=90)
+    run_id = stack.trigger_dag(dag_id)
+    state = stack.wait_for_run(dag_id, run_id, timeout=150)
+    return run_id, state, stack.wait_for_log(dag_id, run_id, "pod", until, try_number=try_number, timeout=60)
+
+
+def callback_file(stack: AirflowStack, out: Path, name: str) -> str:
+    """Callbacks run in the DAG processor, a moment after the state is set: wait for the file."""
+    return stack.wait_until(f"callback file {name}", lambda: (out / name).exists() and (out / name).read_text(), 60)
+
+
+def test_a_success_ends_in_the_triggerer_with_its_log(stack: AirflowStack, kube: CoreV1Api) -> None:
+    _, state, log = run(stack, "fin_ok", until=IN_TRIGGERER)
+    assert state == "success", log
+    assert "Finish mode: the trigger finishes the task (no worker resume)" in log
+    assert log.count("line one") == 1 and log.count("line two") == 1, log
+    assert log.index("line one") < log.index("line two") < log.index(IN_TRIGGERER)
+    assert "Deleted pod fin-ok-" in log
+    assert WORKER_RESUME not in log, log
+    assert pods_of(kube, "fin_ok") == []
+
+
+def test_an_on_success_callback_resumes_on_a_worker_where_it_runs(
+    stack: AirflowStack, kube: CoreV1Api, out: Path
+) -> None:
+    """Airflow 3.3.2 runs only failure/retry callbacks of a task a trigger ends: this one must finish on a worker."""
+    _, state, log = run(stack, "fin_ok_callback", until="Deleted pod fin-ok-callback-")
+    assert state == "success", log
+    assert "Finish mode: on_success_callback/on_skipped_callback is set" in log and WORKER_RESUME in log
+    assert log.count("called back") == 1, log
+    assert callback_file(stack, out, "fin_ok_callback.success.1") == "success"
+    assert pods_of(kube, "fin_ok_callback") == []
+
+
+def test_a_failure_with_retries_goes_up_for_retry_then_is_retried(
+    stack: AirflowStack, kube: CoreV1Api, out: Path
+) -> None:
+    run_id, state, second = run(stack, "fin_retry", until=IN_TRIGGERER, try_number=2)
+    assert state == "failed"
+    ti = stack.task_instance("fin_retry", run_id, "pod")
+    assert ti is not None and ti["try_number"] == 2 and ti["state"] == "failed", ti
+    first = stack.wait_for_log("fin_retry", run_id, "pod", IN_TRIGGERER, try_number=1)
+    for log in (first, second):
+        assert "exit code 5" in log and "try failing" in log, log
+        assert WORKER_RESUME not in log, log
+    assert callback_file(stack, out, "fin_retry.retry.1") == "retry"
+    assert callback_file(stack, out, "fin_retry.failure.2") == "failure"
+    assert pods_of(kube, "fin_retry") == []
+
+
+def test_a_failure_without_retries_fails_with_the_typed_reason_and_runs_the_failure_callback(
+    stack: AirflowStack, kube: CoreV1Api, out: Path
+) -> None:
+    _, state, log = run(stack, "fin_fail", until=IN_TRIGGERER)
+    assert state == "failed"
+    assert "(outcome failed, reason Error, container base, exit code 3)" in log, log
+    # The line, then again in the failure's tail (the spec dump quotes the command too, inside a longer line).
+    printed = [line for line in log.splitlines() if line.endswith(": about to fail")]
+    assert "Last log lines:" in log and len(printed) == 2, log
+    assert WORKER_RESUME not in log
+    assert callback_file(stack, out, "fin_fail.failure.1") == "failure"
+    assert not (out / "fin_fail.success.1").exists()
+    assert pods_of(kube, "fin_fail") == []
+
+
+@pytest.mark.parametrize(("dag_id", "where"), [("fin_skip", IN_TRIGGERER), ("fin_skip_worker", WORKER_RESUME)])
+def test_skip_on_exit_code_skips_the_task_in_both_modes(
+    stack: AirflowStack, kube: CoreV1Api, dag_id: str, where: str
+) -> None:
+    run_id, _, log = run(stack, dag_id, until="is in skip_on_exit_code")
+    ti = stack.task_instance(dag_id, run_id, "pod")
+    assert ti is not None and ti["state"] == "skipped", (ti, log)
+    assert where in log, log
+    assert pods_of(kube, dag_id) == []
+
+
+def test_finish_in_triggerer_false_resumes_on_a_worker(stack: AirflowStack, kube: CoreV1Api) -> None:
+    _, state, log = run(stack, "fin_worker", until="Deleted pod fin-worker-")
+    assert state == "success", log
+    assert "Finish mode: finish_in_triggerer=False" in log
+    assert WORKER_RESUME in log and IN_TRIGGERER not in log
+    assert log.count("finished by a worker") == 1, log
+    assert pods_of(kube, "fin_worker") == []
