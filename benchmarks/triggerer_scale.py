@@ -317,8 +317,17 @@ def create_pods(spec: dict[str, Any]) -> tuple[list[tuple[str, str]], float]:
 def our_triggers(pods: list[tuple[str, str]]) -> list[Any]:
     from airflow_kpo_deferrable import KubernetesPodOperator
 
-    operator = KubernetesPodOperator(task_id="bench", name="bench", image="busybox:1.36")
-    return [operator._trigger(name, NAMESPACE, uid) for name, uid in pods]
+    from kubernetes.client import V1Container, V1ObjectMeta, V1Pod, V1PodSpec
+
+    # The wait alone, as the provider's trigger does it: no logs, no finishing (no delete) in the trigger.
+    operator = KubernetesPodOperator(task_id="bench", name="bench", image="busybox:1.36", get_logs=False,
+                                     finish_in_triggerer=False)
+    mode = operator.finish_mode()
+
+    def pod(name: str) -> V1Pod:
+        return V1Pod(metadata=V1ObjectMeta(name=name, namespace=NAMESPACE), spec=V1PodSpec(containers=[V1Container(name="base")]))
+
+    return [operator._trigger(pod(name), uid, mode) for name, uid in pods]
 
 
 def provider_triggers(pods: list[tuple[str, str]]) -> list[Any]:
