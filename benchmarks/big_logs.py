@@ -1,4 +1,4 @@
-"""Big logs: copying a finished pod's log into the task log on the worker, ours against the provider's.
+"""Big logs: copying a finished pod's log into the task log, on the worker or in the triggerer; ours and the provider's.
 
 ``python -m benchmarks.big_logs --sizes 10MB,100MB,1GB --impl ours,provider [--json PATH]``
 
@@ -10,6 +10,11 @@ holding it in memory. Once the pod has Succeeded, a fresh child process copies t
 
 * ``ours``: ``airflow_kpo_deferrable.logs.copy_logs`` with the sync client, what our operator's resume runs
   (``KubernetesPodOperator._copy_logs``); each line goes to ``logger.info``.
+* ``ours-trigger``: what our trigger runs for a finished pod when it finishes the task in the triggerer
+  (``triggers/finisher.py``): ``LiveLogs(..., live=False).finish()``, the end copy through ``logs.aio`` with
+  ``kubernetes_asyncio`` (chunked raw response, one asyncio loop, under the end-work semaphore); each line goes to
+  ``logger.info("%s", line)`` as the trigger's sink does. A 10 ms sleeper task in the same loop measures how late the
+  loop answers while it copies (``loop_lag_max_ms``: what every other trigger of that triggerer would wait).
 * ``provider``: the provider operator's deferrable resume path, ``KubernetesPodOperator._write_logs(pod, follow=True)``
   (``trigger_reentry`` calls it with ``follow = logging_interval is None``): iterates the urllib3 response by line.
 * ``provider-sync``: the provider's non-deferrable path, ``PodManager.fetch_requested_container_logs(pod, "base",
@@ -36,6 +41,9 @@ log a single 100 MiB line, the case where holding a whole line in memory shows.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import functools
 import gc
 import json
 import logging
@@ -60,7 +68,7 @@ from benchmarks.common import (
     write_json,
 )
 
-IMPLS = ("ours", "provider", "provider-sync")
+IMPLS = ("ours", "ours-trigger", "provider", "provider-sync")
 NAMESPACE = "default"
 LINE_BYTES = 199  # text per line; 200 bytes with its newline
 UNITS = {"KB": 2**10, "MB": 2**20, "GB": 2**30}
@@ -80,7 +88,7 @@ def parse_size(text: str) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.big_logs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10MB,100MB,1GB", help="comma-separated log sizes (binary units)")
-    parser.add_argument("--impl", default="ours,provider", help=f"comma-separated, of {', '.join(IMPLS)}")
+    parser.add_argument("--impl", default="ours,ours-trigger,provider", help=f"comma-separated, of {', '.join(IMPLS)}")
     parser.add_argument("--line-bytes", type=int, default=LINE_BYTES, help="text bytes per log line")
     parser.add_argument("--timeout", type=float, default=900, help="seconds before a copy is given up")
     parser.add_argument("--json", type=Path, default=RESULTS / "big_logs.json")
@@ -144,22 +152,29 @@ def run_one(impl: str, label: str, size: int, args: argparse.Namespace, host: Em
         "ru_maxrss_mb": rounded(child["ru_maxrss_after"] / 2**20, 1),
         "ru_maxrss_increase_mb": rounded((child["ru_maxrss_after"] - child["ru_maxrss_before"]) / 2**20, 1),
         "cpu_s": rounded(child["cpu_s"], 2),
+        "loop_lag_p99_ms": rounded(child["loop_lag_p99_ms"], 1) if "loop_lag_p99_ms" in child else None,
+        "loop_lag_max_ms": rounded(child["loop_lag_max_ms"], 1) if "loop_lag_max_ms" in child else None,
+        "loop_lag_samples": child.get("loop_lag_samples"),
         "records_logged": child["records"],
         "chars_logged": child["chars"],
         "complete": child["chars"] >= lines * args.line_bytes,
     }
 
 
+RATIO_PAIRS = (("ours", "provider"), ("ours", "provider-sync"), ("ours-trigger", "provider"),
+               ("ours-trigger", "provider-sync"), ("ours-trigger", "ours"))
+
+
 def ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for size in dict.fromkeys(run["size"] for run in runs):
         by_impl = {run["impl"]: run for run in runs if run["size"] == size and "error" not in run}
-        if "ours" not in by_impl:
-            continue
-        for other in (impl for impl in IMPLS if impl != "ours" and impl in by_impl):
-            row: dict[str, Any] = {"size": size, "versus": other}
+        for impl, other in RATIO_PAIRS:
+            if impl not in by_impl or other not in by_impl:
+                continue
+            row: dict[str, Any] = {"size": size, "impl": impl, "versus": other}
             for metric in ("rss_increase_mb", "mb_per_s", "cpu_s", "seconds"):
-                a, b = by_impl["ours"][metric], by_impl[other][metric]
+                a, b = by_impl[impl][metric], by_impl[other][metric]
                 row[metric] = round(a / b, 3) if a is not None and b else None
             rows.append(row)
     return rows
@@ -272,6 +287,8 @@ def prepare(spec: dict[str, Any], logger: logging.Logger) -> Any:
         api = KubernetesHook(ClusterTarget(conn_id=None, config_file=kubeconfig)).core_v1()
         pod = api.read_namespaced_pod(name, NAMESPACE)
         return lambda: copy_logs(api, pod.metadata.name, NAMESPACE, ["base"], logger.info)
+    if spec["impl"] == "ours-trigger":
+        return TriggerCopy(kubeconfig, name, logger)
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from airflow.providers.cncf.kubernetes.utils.pod_manager import PodManager
 
@@ -284,6 +301,44 @@ def prepare(spec: dict[str, Any], logger: logging.Logger) -> Any:
     manager = PodManager(kube_client=operator.client)
     manager._log = logger
     return lambda: manager.fetch_requested_container_logs(pod, containers="base", follow_logs=True)
+
+
+class TriggerCopy:
+    """The triggerer's end copy of a finished pod's log in an event loop of its own (created, with its client and
+    the pod read, before the measurement), with a loop-lag probe beside it."""
+
+    def __init__(self, kubeconfig: str, name: str, logger: logging.Logger) -> None:
+        from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, async_core_v1
+
+        self.loop = asyncio.new_event_loop()
+        self.target = ClusterTarget(conn_id=None, config_file=kubeconfig)
+        self.name, self.logger, self.lags_ms = name, logger, []
+        api = self.loop.run_until_complete(async_core_v1(self.target))
+        self.loop.run_until_complete(api.read_namespaced_pod(name, NAMESPACE))
+
+    def __call__(self) -> None:
+        self.loop.run_until_complete(self._copy())
+
+    async def _copy(self) -> None:
+        from airflow_kpo_deferrable.hooks.kubernetes import async_core_v1
+        from airflow_kpo_deferrable.triggers.live_logs import LiveLogs
+        from benchmarks.triggerer_scale import sample_loop_lag
+
+        lags: list[tuple[float, float]] = []
+        probe = asyncio.create_task(sample_loop_lag(lags))
+        logs = LiveLogs(functools.partial(async_core_v1, self.target), self.name, NAMESPACE, ["base"],
+                        lambda line: self.logger.info("%s", line), self.logger.warning, live=False, start_after={})
+        await logs.finish()
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+        self.lags_ms = [lag for _, lag in lags]
+
+    def figures(self) -> dict[str, float]:
+        from benchmarks.common import percentile
+
+        return {"loop_lag_p99_ms": percentile(self.lags_ms, 99) or 0.0, "loop_lag_max_ms": max(self.lags_ms, default=0),
+                "loop_lag_samples": len(self.lags_ms)}
 
 
 def child_main(spec: dict[str, Any]) -> None:
@@ -302,6 +357,8 @@ def child_main(spec: dict[str, Any]) -> None:
         "ru_maxrss_before": maxrss_before, "ru_maxrss_after": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "cpu_s": time.process_time() - cpu_before, "records": handler.records, "chars": handler.chars,
     }
+    if isinstance(copy, TriggerCopy):
+        result |= copy.figures()
     Path(spec["out"]).write_text(json.dumps(result))
 
 

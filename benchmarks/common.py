@@ -41,7 +41,9 @@ class EmulatorHost:
     url: str
     kubeconfig: Path
     stamps_path: Path
+    labels_path: Path
     stamps: dict[str, float] = field(default_factory=dict)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # the stamped pods' labels
 
     def _side_channel(self, method: str, path: str) -> Any:
         context = ssl._create_unverified_context() if self.url.startswith("https") else None
@@ -65,15 +67,17 @@ class EmulatorHost:
             self.process.wait(timeout=30)
         with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
             self.stamps = json.loads(self.stamps_path.read_text())
+        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+            self.labels = json.loads(self.labels_path.read_text())
 
 
 @contextlib.contextmanager
 def emulator_host(workdir: Path, *, tls: bool, runtime: str = "scripted") -> Iterator[EmulatorHost]:
     """Start ``python -m benchmarks.emulator_host`` and wait for its ``ready`` line."""
     workdir.mkdir(parents=True, exist_ok=True)
-    kubeconfig, stamps = workdir / "kubeconfig", workdir / "stamps.json"
+    kubeconfig, stamps, labels = workdir / "kubeconfig", workdir / "stamps.json", workdir / "labels.json"
     command = [sys.executable, "-m", "benchmarks.emulator_host", "--kubeconfig", str(kubeconfig),
-               "--stamps", str(stamps), "--workdir", str(workdir / "node"), "--runtime", runtime] + (["--tls"] if tls else [])
+               "--stamps", str(stamps), "--labels", str(labels), "--workdir", str(workdir / "node"), "--runtime", runtime] + (["--tls"] if tls else [])
     stderr = (workdir / "emulator.log").open("w")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=REPO)
     host: EmulatorHost | None = None
@@ -83,7 +87,7 @@ def emulator_host(workdir: Path, *, tls: bool, runtime: str = "scripted") -> Ite
         if not line.startswith("ready "):
             raise RuntimeError(f"emulator did not start: {line!r}; see {workdir / 'emulator.log'}")
         threading.Thread(target=process.stdout.read, daemon=True).start()  # keep its pipe drained
-        host = EmulatorHost(process, line.split()[1], kubeconfig, stamps)
+        host = EmulatorHost(process, line.split()[1], kubeconfig, stamps, labels)
         yield host
     finally:
         if host is not None:
