@@ -33,7 +33,7 @@ async def test_it_waits_while_bytes_are_unread_and_returns_once_the_reader_read_
         assert unread_bytes() == (baseline or 0)
 
 
-async def test_datagram_and_inet_sockets_do_not_count() -> None:
+async def test_datagram_sockets_do_not_count() -> None:
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     with a, b:
         baseline = unread_bytes()
