@@ -43,6 +43,7 @@ STALLED_ATTEMPTS = 6
 MAX_WAIT_SECONDS = 10.0
 
 LineSink = Callable[[str], None]
+StampedSink = Callable[[str, int | None], None]  # a line (without prefix) and its stamp in nanoseconds, if any
 
 
 # -- one container's copy: resume point, overlap, outcome -----------------------------------------------------------
@@ -101,8 +102,10 @@ class ContainerLogCopy:
         follow: bool = False,
         start_after: ResumePoint | None = None,
         max_line_bytes: int = MAX_LINE_BYTES,
+        write: StampedSink | None = None,
     ) -> None:
         self.result = LogCopy(container)
+        self._stamped = write  # instead of sink(prefix + line): the line as written and its stamp
         self.follow = follow  # may change between reads (a followed log is read once more, unfollowed, at the end)
         self._sink = sink
         self._prefix = prefix
@@ -177,6 +180,7 @@ class ContainerLogCopy:
             self.data(text)
             self.end()
             return
+        self._line_stamp = stamp
         self._write(text, more=False)
         self._wrote_line(stamp)
 
@@ -236,10 +240,11 @@ class ContainerLogCopy:
         text = raw.decode("utf-8", "replace")
         if not more:
             text = text.rstrip("\r")
-        if self._continued:
-            self._sink(f"{self._prefix}… {text}")
+        piece = f"… {text}" if self._continued else text
+        if self._stamped is not None:
+            self._stamped(piece, self._line_stamp)
         else:
-            self._sink(self._prefix + text if self._prefix else text)
+            self._sink(self._prefix + piece if self._prefix else piece)
         self.result.bytes += len(raw)
         self._continued = more
         if more:
@@ -304,9 +309,47 @@ def retry_policy(copy: ContainerLogCopy) -> dict[str, Any]:
     return api_retry_policy(attempts=None, wait=honouring_retry_after(backoff), stop=stop)
 
 
-def line_prefix(containers: list[str], container: str) -> str:
-    """What precedes each of ``container``'s lines in the task log: its name, when several containers are copied."""
-    return f"[{container}] " if len(containers) > 1 else ""
+def line_prefix(containers: list[str], container: str, enabled: bool = True) -> str:
+    """What precedes each of ``container``'s lines in the task log: its name, when several containers are copied
+    (``enabled``: the provider's ``container_name_log_prefix_enabled``; False drops it)."""
+    return f"[{container}] " if enabled and len(containers) > 1 else ""
+
+
+class HookFailed(Exception):
+    """A line hook (the user's ``log_formatter`` or progress callback) raised: not a read error, never retried."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
+@dataclass(frozen=True)
+class LineOutput:
+    """How the worker writes each copied line: the progress hook sees it first, then the task log gets
+    ``formatter(container, line)`` (the provider's ``log_formatter``) or our prefix and the line."""
+
+    sink: LineSink
+    prefix_enabled: bool = True
+    formatter: Callable[[str, str], str] | None = None
+    progress: Callable[[str, str, int | None], None] | None = None  # (container, line, stamp)
+
+    @property
+    def hooked(self) -> bool:
+        return self.formatter is not None or self.progress is not None
+
+    def writer(self, containers: list[str], container: str) -> StampedSink:
+        prefix = line_prefix(containers, container, self.prefix_enabled)
+
+        def write(line: str, stamp: int | None) -> None:
+            try:
+                if self.progress is not None:
+                    self.progress(container, line, stamp)
+                text = self.formatter(container, line) if self.formatter is not None else prefix + line
+            except Exception as error:
+                raise HookFailed(error) from error
+            self.sink(text)
+
+        return write
 
 
 def selected_containers(

@@ -22,9 +22,12 @@ from tenacity import Retrying
 from airflow_kpo_deferrable.logs.lines import (
     CHUNK_BYTES,
     ContainerLogCopy,
+    HookFailed,
+    LineOutput,
     LineSink,
     LogCopy,
     ResumePoint,
+    StampedSink,
     line_prefix,
     retry_policy,
     unavailable_warning,
@@ -76,13 +79,15 @@ def copy_container_log(
     *,
     prefix: str = "",
     start_after: ResumePoint | None = None,
+    write: StampedSink | None = None,
 ) -> LogCopy:
     """Copy one container's whole log into ``sink``, line by line; a broken read resumes where it broke.
 
     Never raises for an API answer: a log that cannot be read ends with ``unavailable`` set to the reason.
     ``start_after`` (a ``LogCopy.resume_point`` from an earlier copy, e.g. the triggerer's) skips what it wrote.
+    ``write`` (``LineOutput.writer``) replaces ``sink`` and ``prefix``; what it raises (``HookFailed``) propagates.
     """
-    copy = ContainerLogCopy(container, sink, prefix=prefix, start_after=start_after)
+    copy = ContainerLogCopy(container, sink, prefix=prefix, start_after=start_after, write=write)
     try:
         for attempt in Retrying(**retry_policy(copy)):
             with attempt:
@@ -94,6 +99,8 @@ def copy_container_log(
                 finally:
                     response.release_conn()
                 copy.finish()
+    except HookFailed:
+        raise
     except Exception as error:  # noqa: BLE001 — every failure becomes a reason; the pod's outcome stands
         copy.give_up(error)
     return copy.result
@@ -107,20 +114,28 @@ def copy_logs(
     sink: LineSink,
     warn: LineSink | None = None,
     start_after: Mapping[str, ResumePoint] | None = None,
+    output: LineOutput | None = None,
 ) -> list[LogCopy]:
     """Copy several containers' logs in order; with more than one, each line is prefixed by its container.
 
     ``start_after`` maps a container to where an earlier copy (the triggerer's live logs) stopped: only what follows
     is written.
 
+    ``output`` (the operator's ``container_name_log_prefix_enabled``, ``log_formatter``, progress callbacks) decides
+    how each line is written; a hook that raises stops the copy with ``HookFailed``.
+
     A container whose log could not be read is reported through ``warn`` (a WARNING), naming it and why.
     """
     warn = warn or log.warning
+    output = output or LineOutput(sink)
     copies = []
     for container in containers:
-        prefix = line_prefix(containers, container)
+        prefix = line_prefix(containers, container, output.prefix_enabled)
         after = (start_after or {}).get(container)
-        copy = copy_container_log(api, pod_name, namespace, container, sink, prefix=prefix, start_after=after)
+        write = output.writer(containers, container) if output.hooked else None
+        copy = copy_container_log(
+            api, pod_name, namespace, container, output.sink, prefix=prefix, start_after=after, write=write
+        )
         if copy.unavailable:
             warn(unavailable_warning(pod_name, namespace, copy))
         copies.append(copy)
