@@ -19,6 +19,8 @@ Facts it handles:
   (``dag_processing/processor.py`` ``_execute_task_callbacks``: "Task callback requested but is not a failure
   callback"), and sends none for a skip: a task with ``on_success_callback`` or ``on_skipped_callback`` resumes on
   a worker, where they run as always.
+* ``callbacks``, ``progress_callback`` and ``log_formatter`` are Python callables, which trigger kwargs (JSON) cannot
+  carry: a task with any of them resumes on a worker, where they are called (``callbacks.python_callables``).
 * ``skip_on_exit_code`` applies, as in the provider, only to a pod that did not succeed: the base container's exit
   code decides.
 * ``on_finish_action``: ``delete_pod`` always deletes, ``delete_succeeded_pod`` only after a success,
@@ -27,7 +29,7 @@ Facts it handles:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -55,7 +57,13 @@ class FinishMode:
 
 
 def finish_mode(
-    *, wanted: bool, deferrable: bool, listeners: bool, do_xcom_push: bool, success_callbacks: bool = False
+    *,
+    wanted: bool,
+    deferrable: bool,
+    listeners: bool,
+    do_xcom_push: bool,
+    success_callbacks: bool = False,
+    python_callables: Sequence[str] = (),
 ) -> FinishMode:
     """Whether the trigger ends the task itself; otherwise a worker resumes it (today's semantics)."""
     if not deferrable:
@@ -71,6 +79,12 @@ def finish_mode(
             False,
             "on_success_callback/on_skipped_callback is set: Airflow runs only the failure and retry callbacks of a "
             "task a trigger ends, so a worker resumes the task",
+        )
+    if python_callables:
+        return FinishMode(
+            False,
+            f"{'/'.join(python_callables)} set: Python callables cannot go to the triggerer (its kwargs are JSON), "
+            "so a worker resumes the task and calls them",
         )
     return FinishMode(True, "the trigger finishes the task (no worker resume)")
 

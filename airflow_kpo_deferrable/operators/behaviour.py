@@ -8,7 +8,7 @@ the pod arguments, with the argument, the value and the fix.
 Facts it handles: ``bool`` is an ``int`` in Python, so ``startup_timeout_seconds=True`` is refused explicitly;
 ``skip_on_exit_code`` takes an int or a collection of ints (the provider's forms); ``callbacks`` takes a
 ``KubernetesPodOperatorCallback`` subclass or a list of them (classes, not instances: the provider calls their static
-methods).
+methods; ``callbacks.callbacks_problem``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any
 
+from airflow_kpo_deferrable.callbacks import callbacks_problem
 from airflow_kpo_deferrable.podspec.problems import Problem
 
 ON_FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "delete_active_pod", "keep_pod")
@@ -84,20 +85,6 @@ def _exit_codes_problem(value: Any) -> Problem | None:
     return None
 
 
-def _callbacks_problem(value: Any) -> Problem | None:
-    if value is None:
-        return None
-    items = value if isinstance(value, list) else [value]
-    bad = [item for item in items if not isinstance(item, type)]
-    if bad:
-        return Problem(
-            "callbacks",
-            f"callbacks={value!r}: give KubernetesPodOperatorCallback subclasses (the class, not an instance), "
-            f"or a list of them; these are not classes: {bad!r}",
-        )
-    return None
-
-
 def behaviour_problems(values: Mapping[str, Any]) -> list[Problem]:
     """Problems of the behaviour arguments present in ``values`` (argument name → value)."""
     problems: list[Problem | None] = []
@@ -121,7 +108,7 @@ def behaviour_problems(values: Mapping[str, Any]) -> list[Problem]:
     if "skip_on_exit_code" in values:
         problems.append(_exit_codes_problem(values["skip_on_exit_code"]))
     if "callbacks" in values:
-        problems.append(_callbacks_problem(values["callbacks"]))
+        problems.append(callbacks_problem(values["callbacks"]))
     for name in ("progress_callback", "log_formatter"):
         value = values.get(name)
         if value is not None and not isinstance(value, Callable):

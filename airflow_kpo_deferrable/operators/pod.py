@@ -35,6 +35,10 @@ Facts it handles:
   log says which); the end rules — skip, delete, the failure message — are ``finish.py``'s, for both places.
   ``end_from_trigger`` is a property, False while plugin listeners are installed: Airflow refuses to parse a DAG
   holding a task with it True then.
+* ``callbacks`` (``KubernetesPodOperatorCallback`` classes), ``progress_callback`` and ``log_formatter`` are called on
+  the worker at the provider's moments (``operators/callbacks.py``; the rules in ``callbacks.py``), so a task with
+  any of them resumes on a worker. A callback that raises fails the task with its error, as in the provider; the pod
+  is cleaned up first (deleted unless ``keep_pod`` when it has not ended; ``on_finish_action`` once it has).
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ from kubernetes.client.exceptions import ApiException
 from tenacity import Retrying
 
 from airflow_kpo_deferrable.api_rules import delete_is_fine, delete_options, retry_policy
+from airflow_kpo_deferrable.callbacks import lines_on_worker, python_callables
+from airflow_kpo_deferrable.events import details_for, log_failure_sync
 from airflow_kpo_deferrable.finish import (
     FinishMode,
     TaskEnd,
@@ -58,10 +64,11 @@ from airflow_kpo_deferrable.finish import (
     should_delete,
     task_end,
 )
-from airflow_kpo_deferrable.events import details_for, log_failure_sync
 from airflow_kpo_deferrable.hooks.kubernetes import KubernetesHook
+from airflow_kpo_deferrable.logs.lines import HookFailed
 from airflow_kpo_deferrable.logs.sync import copy_logs
 from airflow_kpo_deferrable.node_loss import FORCE_DELETE_MESSAGE, delete_grace_period, node_lost_model
+from airflow_kpo_deferrable.operators import callbacks as hooks
 from airflow_kpo_deferrable.operators.adoption import adopt_or_clear
 from airflow_kpo_deferrable.operators.arguments import KubernetesPodArguments
 from airflow_kpo_deferrable.orphans import TryEnded, ensure_running
@@ -103,8 +110,9 @@ class KubernetesPodOperator(KubernetesPodArguments):
 
     :param finish_in_triggerer: end the task in the triggerer when the pod ends (logs, ``on_finish_action``, the
         task's state), with no worker resume. Default True; a worker resumes the task instead when False, when
-        plugin listeners are installed, with ``do_xcom_push=True``, or with ``on_success_callback`` /
-        ``on_skipped_callback`` set (``finish.finish_mode``).
+        plugin listeners are installed, with ``do_xcom_push=True``, with ``on_success_callback`` /
+        ``on_skipped_callback`` set, or with ``callbacks``, ``progress_callback`` or ``log_formatter`` set
+        (``finish.finish_mode``).
     """
 
     ui_color = "#4a90d9"
@@ -132,7 +140,19 @@ class KubernetesPodOperator(KubernetesPodArguments):
             listeners=listeners_installed(),
             do_xcom_push=self.do_xcom_push,
             success_callbacks=bool(self.on_success_callback or getattr(self, "on_skipped_callback", None)),
+            python_callables=python_callables(self.callbacks, self.progress_callback, self.log_formatter),
         )
+
+    def _api(self) -> CoreV1Api:
+        """A new worker client; the callbacks' ``on_sync_client_creation`` is told of each, as in the provider."""
+        api = KubernetesHook(self.cluster).core_v1()
+        hooks.client_created(self, api)
+        return api
+
+    def _delete_unless_kept(self, api: CoreV1Api, name: str, namespace: str, uid: str | None) -> None:
+        """A try that fails before its pod ended (a callback raised, Airflow failed the deferral): no orphan pod."""
+        if self.on_finish_action != "keep_pod":
+            self._delete_pod(api, name, namespace, uid)
 
     # -- execute -----------------------------------------------------------------------------------------------
 
@@ -140,7 +160,8 @@ class KubernetesPodOperator(KubernetesPodArguments):
         identity = self.identity(context)
         pod = self.build_pod_request_obj(context)
         name, namespace = pod.metadata.name, pod.metadata.namespace
-        api = KubernetesHook(self.cluster).core_v1()
+        api = self._api()
+        hooks.call(self, "on_pod_manifest_created", context, api, pod_request=pod)
         ti = context["ti"]
         ensure_running(ti, "before its pod is created")
         adopted = adopt_or_clear(
@@ -165,13 +186,22 @@ class KubernetesPodOperator(KubernetesPodArguments):
             self._delete_pod(api, name, namespace, uid)
             self.log.warning("Deleted pod %s in %s: this task try no longer runs", name, namespace)
             raise
+        try:
+            hooks.call(self, "on_pod_creation", context, api, pod=created)
+        except Exception:  # the task fails with the callback's error (as the provider), leaving no pod running
+            self._delete_unless_kept(api, name, namespace, uid)
+            raise
 
         mode = self.finish_mode()
         self.log.info("Finish mode: %s", mode.reason)
         trigger = self._trigger(created, uid, mode)  # an adopted pod has its own name
         if not self.deferrable:
+            observe = hooks.starting_observer(self, context, api, lambda: self._read_pod(api, name, namespace))
             try:
-                result = wait_blocking(trigger)
+                result = wait_blocking(trigger, observe)
+            except HookFailed as failed:  # on_pod_starting raised
+                self._delete_unless_kept(api, name, namespace, uid)
+                raise failed.error from None
             except BaseException:  # execution_timeout or a kill while waiting on the worker: no orphan pod
                 self.on_kill()
                 raise
@@ -194,7 +224,9 @@ class KubernetesPodOperator(KubernetesPodArguments):
     def _trigger(self, pod: V1Pod, uid: str | None, mode: FinishMode) -> PodTrigger:
         now = datetime.now(UTC)
         name, namespace = pod.metadata.name, pod.metadata.namespace
-        logged = self._log_containers(pod) if self.get_logs and self.deferrable else None
+        # With a log_formatter or progress callbacks every line is copied on the worker (callbacks.lines_on_worker).
+        lines_here = lines_on_worker(self.callbacks, self.progress_callback, self.log_formatter)
+        logged = self._log_containers(pod) if self.get_logs and self.deferrable and not lines_here else None
         finish = None
         if mode.in_triggerer:
             finish = {
@@ -220,6 +252,7 @@ class KubernetesPodOperator(KubernetesPodArguments):
             live_logs=bool(logged),
             checkpoint_seconds=float(self.logging_interval or DEFAULT_CHECKPOINT_SECONDS),
             finish=finish,
+            log_prefix=self.container_name_log_prefix_enabled,
         )
 
     def _log_containers(self, pod: V1Pod) -> list[str]:
@@ -252,7 +285,7 @@ class KubernetesPodOperator(KubernetesPodArguments):
     def resume(self, context: Context, event: dict[str, Any]) -> Any:
         self.log.info("Resumed on a worker to finish pod %s", event["pod_name"])
         after = resume_points_from_json(event.get("log_resume"))
-        return self._finish(context, PodResult.from_dict(event), event["pod_name"], event["namespace"], after)
+        return self._finish(context, PodResult.from_dict(event), event["pod_name"], event["namespace"], after, event)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         try:
@@ -262,27 +295,48 @@ class KubernetesPodOperator(KubernetesPodArguments):
             ti = context["ti"]
             name = ti.xcom_pull(task_ids=ti.task_id, key="pod_name", map_indexes=ti.map_index)
             namespace = ti.xcom_pull(task_ids=ti.task_id, key="pod_namespace", map_indexes=ti.map_index)
-            if name and namespace and self.on_finish_action != "keep_pod":
-                self._delete_pod(KubernetesHook(self.cluster).core_v1(), name, namespace, None)
+            if name and namespace:
+                self._delete_unless_kept(self._api(), name, namespace, None)
             raise
 
     def _finish(
-        self, context: Context, result: PodResult, name: str, namespace: str, after: dict[str, Any] | None = None
+        self,
+        context: Context,
+        result: PodResult,
+        name: str,
+        namespace: str,
+        after: dict[str, Any] | None = None,
+        event: dict[str, Any] | None = None,
     ) -> Any:
-        api = KubernetesHook(self.cluster).core_v1()
+        api = self._api()
         pod = self._read_pod(api, name, namespace)
         value, xcom_error = None, None
         if self.do_xcom_push:  # before the logs: a followed sidecar log would not end while the sidecar runs
             value, xcom_error = self._collect_xcom(api, pod, result, name, namespace)
         tail: list[str] = []
-        if self.get_logs and pod is not None:
-            tail = self._copy_logs(api, pod, after)
-        elif self.get_logs:
-            self.log.warning("Pod %s in %s no longer exists: its logs cannot be read", name, namespace)
+        failure: BaseException | None = None  # a callback's error: the pod is cleaned up, then the task fails with it
+        try:
+            if event is not None and pod is not None:
+                hooks.call(self, "on_operator_resuming", context, api, pod=pod, event=event)
+            if self.get_logs and pod is not None:
+                tail = self._copy_logs(api, pod, after)
+            elif self.get_logs:
+                self.log.warning("Pod %s in %s no longer exists: its logs cannot be read", name, namespace)
+            if pod is not None:  # the provider's order: completion, then teardown (before the pod is deleted)
+                hooks.call(self, "on_pod_completion", context, api, pod=pod)
+                hooks.call(self, "on_pod_teardown", context, api, pod=pod)
+        except HookFailed as failed:  # log_formatter or a progress callback
+            failure = failed.error
+        except Exception as error:  # noqa: BLE001 — re-raised below, once the pod is cleaned up
+            failure = error
         log_failure_sync(self.log.info, api, pod, name, namespace, details_for(
             result, on_failure=self.log_events_on_failure, on_startup=self.log_events_on_startup,
             spec_on_failure=self.log_pod_spec_on_failure))
         self._apply_finish_action(api, result, pod, name, namespace)
+        if failure is not None:
+            raise failure
+        if pod is not None:
+            hooks.call(self, "on_pod_cleanup", context, api, pod=pod)
         end = task_end(result, self.skip_on_exit_code)
         message = end_message(end, result, name, namespace, tail)
         if end is TaskEnd.SUCCESS:
@@ -328,7 +382,7 @@ class KubernetesPodOperator(KubernetesPodArguments):
     def _copy_logs(self, api: CoreV1Api, pod: V1Pod, after: dict[str, Any] | None = None) -> list[str]:
         copies = copy_logs(
             api, pod.metadata.name, pod.metadata.namespace, self._log_containers(pod), self.log.info,
-            warn=self.log.warning, start_after=after,
+            warn=self.log.warning, start_after=after, output=hooks.line_output(self, self.log.info, api, pod),
         )
         base = next((c for c in copies if c.container == self.base_container_name), None)
         return list(base.tail) if base else []
@@ -360,7 +414,7 @@ class KubernetesPodOperator(KubernetesPodArguments):
     def on_kill(self) -> None:
         if self.on_kill_action != "delete_pod":
             return
-        api = KubernetesHook(self.cluster).core_v1()
+        api = self._api()
         if self._created is None and self._creating is not None:
             # Killed inside the create call: the pod may exist without us having its uid. Delete it only if it
             # carries this try's identity (with random_name_suffix=False the name alone proves nothing).

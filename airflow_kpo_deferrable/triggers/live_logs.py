@@ -127,8 +127,10 @@ class LiveLogs:
         *,
         live: bool,
         start_after: dict[str, ResumePoint] | None = None,
+        prefix_enabled: bool = True,
     ) -> None:
-        """``start_after`` None: streams wait for ``ready`` (the saved state is being read)."""
+        """``start_after`` None: streams wait for ``ready`` (the saved state is being read); ``prefix_enabled``:
+        the operator's ``container_name_log_prefix_enabled``."""
         self._api = api
         self.pod_name = pod_name
         self.namespace = namespace
@@ -136,6 +138,7 @@ class LiveLogs:
         self._sink = sink
         self._warn = warn
         self._live = live
+        self._prefix_enabled = prefix_enabled
         self._start_after = dict(start_after or {})
         self._copies: dict[str, ContainerLogCopy] = {}
         self._tails: dict[str, deque[str]] = {c: deque(maxlen=TAIL_LINES) for c in containers}
@@ -181,7 +184,7 @@ class LiveLogs:
         copy = self._copies.get(container)
         if copy is None:
             tail = self._tails[container]
-            prefix = line_prefix(self.containers, container)
+            prefix = line_prefix(self.containers, container, self._prefix_enabled)
 
             def sink(line: str) -> None:
                 tail.append(line[len(prefix) :] if prefix else line)

@@ -92,6 +92,7 @@ class PodTrigger(BaseTrigger):
         live_logs: bool = False,
         checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS,
         finish: dict[str, Any] | None = None,
+        log_prefix: bool = True,
     ) -> None:
         super().__init__()
         self.pod_name = pod_name
@@ -111,6 +112,7 @@ class PodTrigger(BaseTrigger):
         self.checkpoint_seconds = checkpoint_seconds
         # Finish in the triggerer: {"on_finish_action": ..., "skip_on_exit_code": [...]}; None: a worker resumes.
         self.finish = finish
+        self.log_prefix = log_prefix  # container_name_log_prefix_enabled
         self._last_pod: dict[str, Any] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -132,6 +134,7 @@ class PodTrigger(BaseTrigger):
                 "live_logs": self.live_logs,
                 "checkpoint_seconds": self.checkpoint_seconds,
                 "finish": self.finish,
+                "log_prefix": self.log_prefix,
             },
         )
 
@@ -225,6 +228,7 @@ class PodTrigger(BaseTrigger):
             lambda line: self.log.info("%s", line),
             self.log.warning,
             live=self.live_logs,
+            prefix_enabled=self.log_prefix,
         )
 
     async def _when_loaded(self, loading: asyncio.Task[TriggerState], logs: LiveLogs | None, store: StateStore) -> None:
@@ -333,15 +337,16 @@ class PodTrigger(BaseTrigger):
         self.log.info("Deleted pod %s in namespace %s because the task was killed", self.pod_name, self.namespace)
 
 
-def wait_blocking(trigger: PodTrigger) -> PodResult:
+def wait_blocking(trigger: PodTrigger, observe: Callable[[dict[str, Any] | None], None] | None = None) -> PodResult:
     """Block this thread until the trigger's wait ends (the operator's non-deferrable mode): same watch, same decisions.
 
-    A private registry and fresh clients, closed at the end: the loop is ours alone and ends with the wait.
+    A private registry and fresh clients, closed at the end: the loop is ours alone and ends with the wait, so
+    ``observe`` (told every newer pod state; the operator's ``on_pod_starting``) may block it.
     """
 
     async def wait() -> PodResult:
         try:
-            return await trigger.wait(WatcherRegistry())
+            return await trigger.wait(WatcherRegistry(), observe=observe)
         finally:
             await close_async_clients()
 
