@@ -22,7 +22,6 @@ from kubernetes.client import CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowApiError, AirflowStack
-
 from tests.support.e2e import pods_of, start_stack, stop_stack
 from tests.support.trigger_audit import audited_rows, leaks, secrets_of
 

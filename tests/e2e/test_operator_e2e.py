@@ -25,7 +25,14 @@ from kubernetes.client import CoreV1Api
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack, Pending
 from tests.support.e2e import (
-    Gates, copy_repo_dag, phases, pods_of, record_time, records_with, start_stack, stop_stack,
+    Gates,
+    copy_repo_dag,
+    phases,
+    pods_of,
+    record_time,
+    records_with,
+    start_stack,
+    stop_stack,
 )
 
 # Generous bounds: each is far above what a step takes on a loaded machine and far below the pods' own lives.

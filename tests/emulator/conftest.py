@@ -9,7 +9,6 @@ import pytest
 from kubernetes.client import CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
-
 from tests.support.emulator import sync_client, threaded_emulator
 
 

@@ -6,7 +6,6 @@ import random
 
 from airflow_kpo_deferrable.logs.lines import MAX_LINE_BYTES, ContainerLogCopy, selected_containers
 from airflow_kpo_deferrable.logs.stamps import MIN_RUNTIME_RECORD_BYTES, parse_stamp, since_time
-
 from tests.support.log_reads import joined
 
 BASE = 1_714_557_600 * 1_000_000_000  # 2024-05-01T10:00:00Z

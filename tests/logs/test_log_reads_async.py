@@ -11,7 +11,6 @@ from kubernetes_asyncio.client import CoreV1Api
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.logs.aio import copy_container_log_async
 from airflow_kpo_deferrable.logs.lines import LogCopy
-
 from tests.support import async_emulator
 from tests.support.log_reads import (
     LINES_OVER_A_SECOND,

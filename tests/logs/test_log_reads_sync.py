@@ -13,7 +13,6 @@ from kubernetes.client import CoreV1Api
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.logs.lines import STALLED_ATTEMPTS
 from airflow_kpo_deferrable.logs.sync import copy_container_log, copy_logs
-
 from tests.support.emulator import sync_client, threaded_emulator, wait_for
 from tests.support.log_reads import (
     LINES_OVER_A_SECOND,

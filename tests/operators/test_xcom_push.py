@@ -16,7 +16,6 @@ from kubernetes.client import CoreV1Api
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.operators.pod import PodFailure
 from airflow_kpo_deferrable.xcom.result import XComError
-
 from tests.support.operators import operator_on, render_and_execute
 
 pytestmark = pytest.mark.timeout(120)

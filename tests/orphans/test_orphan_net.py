@@ -28,7 +28,6 @@ from airflow_kpo_deferrable.orphans import (
 from airflow_kpo_deferrable.podspec import MANAGED_BY_SELECTOR, PodIdentity, identity_labels, safe_label_value
 from airflow_kpo_deferrable.triggers.pod import delete_pod_async
 from airflow_kpo_deferrable.watcher import WatcherRegistry, WatchKey
-
 from tests.support.scripted_cluster import scenario
 
 RUN_ID = "manual__2026-01-01T00:00:00+00:00"

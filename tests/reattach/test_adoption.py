@@ -15,7 +15,6 @@ from airflow_kpo_deferrable.emulator import Emulator, scenario
 from airflow_kpo_deferrable.operators.adoption import adopt_or_clear
 from airflow_kpo_deferrable.podspec import PodIdentity, identity_labels
 from airflow_kpo_deferrable.reattach import ReattachError
-
 from tests.support.emulator import wait_for
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,6 @@ from kubernetes.client import CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
-
 from tests.support.trigger_audit import audited_rows, leaks, secrets_of, start_audit
 
 REPO_DAGS = Path(__file__).resolve().parents[2] / "dags"

@@ -11,7 +11,6 @@ import pytest
 from airflow_kpo_deferrable.emulator import Emulator, scenario
 from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, async_core_v1
 from airflow_kpo_deferrable.podspec import MANAGED_BY_LABEL, MANAGED_BY_VALUE
-
 from tests.support.async_emulator import emulator
 
 __all__ = ["create_pod", "emulator", "scenario", "target", "watch_opened"]

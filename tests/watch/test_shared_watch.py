@@ -9,7 +9,6 @@ from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget
 from airflow_kpo_deferrable.outcome import Outcome, PodResult
 from airflow_kpo_deferrable.triggers.pod import PodTrigger
 from airflow_kpo_deferrable.watcher import WatcherRegistry
-
 from tests.support.scripted_cluster import create_pod, scenario, watch_opened
 
 

@@ -15,7 +15,6 @@ from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.podspec.xcom import SIDECAR_NAME, add_xcom_sidecar
 from airflow_kpo_deferrable.xcom import aio, sync
 from airflow_kpo_deferrable.xcom.result import XComError
-
 from tests.support.emulator import wait_for
 
 pytestmark = pytest.mark.timeout(90)

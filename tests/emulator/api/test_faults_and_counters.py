@@ -16,7 +16,6 @@ from kubernetes.client import ApiException, CoreV1Api
 from kubernetes.watch import Watch
 
 from airflow_kpo_deferrable.emulator import Emulator
-
 from tests.support.emulator import http_json, wait_for
 
 pytestmark = pytest.mark.timeout(60)

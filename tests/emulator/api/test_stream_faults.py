@@ -10,7 +10,6 @@ import urllib3
 from kubernetes.client import ApiException, CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
-
 from tests.support.emulator import wait_for
 
 pytestmark = pytest.mark.timeout(60)

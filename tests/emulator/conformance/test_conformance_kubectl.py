@@ -17,7 +17,6 @@ import pytest
 from kubernetes.client import ApiException, CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
-
 from tests.support.emulator import kubectl, needs_kubectl, wait_for
 
 pytestmark = [pytest.mark.timeout(60), needs_kubectl]

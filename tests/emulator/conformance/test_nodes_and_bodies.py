@@ -11,7 +11,6 @@ import pytest
 from kubernetes.client import CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
-
 from tests.support.emulator import http_json
 
 pytestmark = pytest.mark.timeout(60)

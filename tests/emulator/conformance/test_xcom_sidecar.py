@@ -32,7 +32,6 @@ from kubernetes_asyncio.stream import WsApiClient
 from kubernetes_asyncio.stream.ws_client import ERROR_CHANNEL, STDOUT_CHANNEL
 
 from airflow_kpo_deferrable.emulator import Emulator
-
 from tests.support.emulator import host_pids, wait_for
 
 pytestmark = pytest.mark.timeout(90)

@@ -19,7 +19,6 @@ from kubernetes.client import CoreV1Api
 from kubernetes.stream import stream
 
 from airflow_kpo_deferrable.emulator import Emulator
-
 from tests.support.emulator import host_pids, wait_for
 
 pytestmark = pytest.mark.timeout(90)

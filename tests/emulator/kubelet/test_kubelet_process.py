@@ -18,7 +18,6 @@ import pytest
 from kubernetes.client import CoreV1Api, V1Pod
 
 from airflow_kpo_deferrable.emulator import Emulator
-
 from tests.support.emulator import host_pids, wait_for
 
 pytestmark = pytest.mark.timeout(60)
