@@ -45,6 +45,7 @@ from kubernetes_asyncio.client import CoreV1Api
 from tenacity import AsyncRetrying, RetryCallState
 
 from airflow_kpo_deferrable.api_rules import ApiStatusError, is_transient, retry_policy
+from airflow_kpo_deferrable.podspec.names import ANNOTATION_PREFIX
 from airflow_kpo_deferrable.raw_response import raise_for_status
 
 log = logging.getLogger(__name__)
@@ -104,10 +105,15 @@ def after_watch(resource_version: str | None, ended_by: BaseException | None) ->
 
 
 def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
-    """Keep what outcome decisions read: identity, deletion mark and status (labels: the orphan net's owner)."""
+    """Keep what outcome decisions read: identity, deletion mark and status (labels: the orphan net's owner; our
+    own annotations: a restarted trigger's log resume points)."""
     metadata = pod.get("metadata") or {}
     keep = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "labels")
-    return {"metadata": {k: metadata[k] for k in keep if k in metadata}, "status": pod.get("status") or {}}
+    slim = {k: metadata[k] for k in keep if k in metadata}
+    ours = {k: v for k, v in (metadata.get("annotations") or {}).items() if k.startswith(ANNOTATION_PREFIX)}
+    if ours:
+        slim["annotations"] = ours
+    return {"metadata": slim, "status": pod.get("status") or {}}
 
 
 class Subscription:

@@ -33,6 +33,10 @@ from airflow_kpo_deferrable.podspec.problems import PodSpecError, Problem
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "airflow-kpo-deferrable"
 MANAGED_BY_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+# Annotations the package writes on its own pods; the shared watch keeps only these (``watcher.slim_pod``).
+ANNOTATION_PREFIX = "airflow-kpo-deferrable/"
+# Where a trigger's live log copies stand (``triggers/state.py``): read back by a restarted trigger.
+LOG_RESUME_ANNOTATION = f"{ANNOTATION_PREFIX}log-resume"
 
 MAX_NAME_LENGTH = 63
 SUFFIX_LENGTH = 8

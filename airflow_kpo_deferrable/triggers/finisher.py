@@ -7,9 +7,9 @@ worker's (``finish.py``); this module does the trigger's I/O in their order.
 Order, and why (a triggerer may die between any two steps; ``run()`` then starts over):
 
 1. copy what remains of the logs (``LiveLogs.finish``);
-2. record the decided outcome with the final resume points (``triggers/state.py``) — before anything is deleted, so
-   a restarted trigger that finds the record skips waiting and copying instead of reporting our own delete as a
-   deletion;
+2. record the final resume points on the pod and the decided outcome with them (``triggers/state.py``) — before
+   anything is deleted, so a restarted trigger that finds the pod copies nothing twice, and one that finds it gone
+   reads the record and skips waiting and copying instead of reporting our own delete as a deletion;
    a failure's events and pod spec (``log_events_on_failure`` …, ``events.py``) are written while the pod exists;
 3. apply ``on_finish_action`` (the delete is idempotent: gone already is fine);
 4. write the typed end line and the last log lines, one record per line, then return the event. Airflow applies the
@@ -33,7 +33,7 @@ from airflow_kpo_deferrable.hooks.kubernetes import ClusterTarget, async_core_v1
 from airflow_kpo_deferrable.node_loss import FORCE_DELETE_MESSAGE, delete_grace_period, node_lost_status
 from airflow_kpo_deferrable.outcome import PodResult
 from airflow_kpo_deferrable.triggers.live_logs import LiveLogs, end_work
-from airflow_kpo_deferrable.triggers.state import StateStore, TriggerState
+from airflow_kpo_deferrable.triggers.state import ResumePointWriter, StateStore, TriggerState
 
 EVENTS: dict[TaskEnd, Callable[[], TriggerEvent]] = {
     TaskEnd.SUCCESS: TaskSuccessEvent,
@@ -49,6 +49,7 @@ async def finish_in_triggerer(
     logs: LiveLogs | None,
     state: TriggerState,
     store: StateStore,
+    writer: ResumePointWriter,
 ) -> TriggerEvent:
     spec: dict[str, Any] = trigger.finish or {}
     log = trigger.log
@@ -58,6 +59,8 @@ async def finish_in_triggerer(
             await logs.finish()
             tail = logs.tail(trigger.base_container)
             state.logs = logs.resume_points()
+            if trigger._last_pod is not None:
+                await writer.write(state.logs)
         state.decided = {**result.to_dict(), "phase": phase}
         await store.save(state)
         await _log_failure_details(trigger, result, spec)

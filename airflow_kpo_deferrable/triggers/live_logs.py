@@ -148,6 +148,10 @@ class LiveLogs:
         self._over_cap_said = False
         self._ready = start_after is not None
 
+    @property
+    def is_ready(self) -> bool:
+        return self._ready
+
     def ready(self, start_after: dict[str, ResumePoint]) -> None:
         """Where earlier copies stopped (a restarted trigger's saved points) is known: streams may start."""
         if self._ready:

@@ -32,8 +32,9 @@ Facts it handles:
 * Before its event the trigger waits until the triggerer's supervisor has read all it logged (``log_drain``):
   Airflow closes a trigger's log file on the state change that follows the event, and lines still unread then
   land in the triggerer's own log, not the task's.
-* After a restart the saved state decides: a decided outcome is finished again (never waited for again: our own
-  delete must not read as a deletion), and live logs continue after the saved resume points.
+* After a restart the saved state decides: live logs continue after the resume points saved on the pod, and a pod
+  found gone is looked up in the decided-outcome record — a decided outcome is finished again (our own delete must
+  not read as a deletion). Nothing is read through the triggerer's supervisor while a pod exists.
 """
 
 from __future__ import annotations
@@ -55,7 +56,13 @@ from airflow_kpo_deferrable.podspec import MANAGED_BY_SELECTOR
 from airflow_kpo_deferrable.triggers.finisher import delete_pod_async, finish_in_triggerer
 from airflow_kpo_deferrable.triggers.live_logs import LiveLogs
 from airflow_kpo_deferrable.triggers.log_drain import logs_read
-from airflow_kpo_deferrable.triggers.state import StateStore, TriggerState, resume_points_to_json
+from airflow_kpo_deferrable.triggers.state import (
+    ResumePointWriter,
+    StateStore,
+    TriggerState,
+    resume_points_on_pod,
+    resume_points_to_json,
+)
 from airflow_kpo_deferrable.watcher import REGISTRY, PodWatcher, Subscription, WatcherRegistry, WatchKey
 
 NO_DEADLINES = Deadlines(schedule=None, startup_timeout_seconds=None, execution=None)
@@ -162,28 +169,28 @@ class PodTrigger(BaseTrigger):
             await logs_read()
             yield TriggerEvent(self._event_payload(result))
             return
-        # The saved state is read while the wait runs: the first call through the triggerer's supervisor can take
-        # many seconds on a fresh triggerer, and a deadline must be noticed at once. Live streams start once it is
-        # read (they continue after its resume points); nothing is finished before it is known.
+        # Nothing is read through the triggerer's supervisor here (``triggers/state.py``): live streams start once
+        # the pod is first seen, after the resume points a trigger before a restart saved on it.
         store = StateStore(getattr(self, "task_instance", None), self.log.warning)
         logs = self._logs()
-        loading = asyncio.create_task(self._load(store))
-        background = asyncio.create_task(self._when_loaded(loading, logs, store))
-        waiting = asyncio.create_task(self.wait(observe=logs.observe if logs else None, sweep=True))
+        writer = self._resume_writer()
+        observe = self._observer(logs, writer) if logs else None
+        background = asyncio.create_task(self._checkpoints(logs, writer)) if logs else None
         try:
-            await asyncio.wait({loading, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            if loading.done() and loading.result().decided is not None:
-                waiting.cancel()
-            else:
-                self._log_result(await waiting)
-            state = await loading
+            result = await self.wait(observe=observe, sweep=True)
+            state = TriggerState(uid=self.pod_uid, logs=resume_points_on_pod(self._last_pod))
+            if result.outcome is Outcome.DELETED:  # maybe our own delete before a triggerer restart
+                state = await store.load(self.pod_uid) or state
             if state.decided is not None:  # decided (and maybe deleted by us) before a triggerer restart
                 result = PodResult.from_dict(state.decided)
             else:
-                result = waiting.result()
-            background.cancel()
+                self._log_result(result)
+            if background is not None:
+                background.cancel()
+            if logs is not None:
+                logs.ready(state.logs)  # the pod may never have been seen (gone since before a restart)
             if self.finish is not None:  # the task ends here: no worker resume, so nothing to race
-                end = await finish_in_triggerer(self, result, pod_phase(self._last_pod), logs, state, store)
+                end = await finish_in_triggerer(self, result, pod_phase(self._last_pod), logs, state, store, writer)
                 await logs_read()
                 yield end
                 return
@@ -196,8 +203,8 @@ class PodTrigger(BaseTrigger):
             await logs_read()
             yield TriggerEvent(payload)
         finally:
-            for task in (waiting, background, loading):
-                task.cancel()
+            if background is not None:
+                background.cancel()
             if logs is not None:
                 await logs.close()
 
@@ -207,9 +214,6 @@ class PodTrigger(BaseTrigger):
             self.log.info("Pod %s ended right after the deferral: holding its event %.1f s so it does not overtake "
                           "the deferring worker", self.pod_name, hold)
             await asyncio.sleep(hold)
-
-    async def _load(self, store: StateStore) -> TriggerState:
-        return await store.load(self.pod_uid) or TriggerState(uid=self.pod_uid)
 
     def _log_result(self, result: PodResult) -> None:
         self.log.info("Pod %s: %s", self.pod_name, result.outcome.value + (f" ({result.reason})" if result.reason else ""))
@@ -231,26 +235,36 @@ class PodTrigger(BaseTrigger):
             prefix_enabled=self.log_prefix,
         )
 
-    async def _when_loaded(self, loading: asyncio.Task[TriggerState], logs: LiveLogs | None, store: StateStore) -> None:
-        """Once the saved state is read: start the live streams after its resume points, then save them every
-        ``checkpoint_seconds`` while they move."""
-        state = await loading
-        if logs is None:
-            return
-        if state.logs:
-            self.log.info(
-                "Restarted: the log continues after the last saved line; up to %s s of lines before this may repeat",
-                self.checkpoint_seconds,
-            )
-        logs.ready(state.logs)
-        if not store.available:
-            return
+    def _resume_writer(self) -> ResumePointWriter:
+        async def patch(body: dict[str, Any]) -> None:
+            api = await async_core_v1(self._target)
+            await api.patch_namespaced_pod(self.pod_name, self.namespace, body)
+
+        return ResumePointWriter(patch, self.log.warning)
+
+    def _observer(self, logs: LiveLogs, writer: ResumePointWriter) -> Callable[[dict[str, Any] | None], None]:
+        """Told every newer pod state: the first one seen carries the saved resume points; streams start after them."""
+
+        def observe(pod: dict[str, Any] | None) -> None:
+            if pod is not None and not logs.is_ready:
+                points = resume_points_on_pod(pod)
+                if points:
+                    self.log.info(
+                        "Restarted: the log continues after the last saved line; up to %s s of lines before this "
+                        "may repeat", self.checkpoint_seconds,
+                    )
+                writer.start_from(points)
+                logs.ready(points)
+            logs.observe(pod)
+
+        return observe
+
+    async def _checkpoints(self, logs: LiveLogs, writer: ResumePointWriter) -> None:
+        """Every ``checkpoint_seconds`` while the streams move: their resume points go onto the pod (one PATCH)."""
         while True:
             await asyncio.sleep(self.checkpoint_seconds)
-            points = logs.resume_points()
-            if points != state.logs:
-                state.logs = points
-                await store.save(state)
+            if logs.is_ready:
+                await writer.write(logs.resume_points())
 
     async def wait(
         self,

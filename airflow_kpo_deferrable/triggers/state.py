@@ -1,30 +1,43 @@
-"""What a ``PodTrigger`` must remember across a triggerer restart, kept in an XCom of its own task instance.
+"""What a ``PodTrigger`` must remember across a triggerer restart, and where each part is kept.
 
 Why: ``run()`` starts from scratch after a triggerer restart or redistribution. Two things must survive it:
 
 * where the live log stood (per container, a ``ResumePoint``), so a restarted trigger resumes after it instead of
-  replaying the whole log;
+  replaying the whole log — kept **on the pod**, in the annotation ``airflow-kpo-deferrable/log-resume``, written
+  with one PATCH every ``checkpoint_seconds`` while lines move. A restarted trigger reads it from the shared watch's
+  cached pod: no request of its own;
 * the outcome once decided, recorded *before* the pod is deleted: a trigger restarted after our own delete would
-  otherwise see the pod gone and report a deletion failure for a task that succeeded.
+  otherwise see the pod gone and report a deletion failure for a task that succeeded — kept in an XCom of the
+  trigger's own task instance (``kpo_trigger_state``), since the pod is gone by then. It is read **only when the pod
+  is gone**, never at trigger start.
+
+Why not everything in the XCom: in Airflow 3.3.2 a trigger's ``GetXCom``/``SetXCom`` (``SUPERVISOR_COMMS``,
+``jobs/triggerer_job_runner.py``) is answered by the triggerer's supervisor with a *synchronous* call to the API
+server, in the one loop that also forwards every trigger's events and heartbeats the triggerer. One read per new
+trigger and one write per streaming pod every few seconds kept that loop busy; a slow API server answer (5 s
+timeout, retried) then held every trigger's event back, seen as ~30 s stalls ("TriggerRunner subprocess event
+loop appears deadlocked"). Now a task costs the supervisor one ``SetXCom`` (its decided outcome) and, only after a
+restart that found its pod gone, one ``GetXCom``.
 
 Facts it handles:
 
-* In Airflow 3.3.2 a trigger talks to the triggerer's supervisor like a task does (``SUPERVISOR_COMMS``; ``GetXCom``
-  and ``SetXCom`` are among the messages a trigger may send, ``jobs/triggerer_job_runner.py``), for the task
-  instance it serves (``trigger.task_instance``). A new try starts with its XComs cleared, and the record names the
-  pod's uid, so a record never leaks into another pod's trigger.
-* Without a task instance or supervisor (``dag.test()``, the operator's own wait on a worker, unit tests) nothing is
-  persisted: the store is a no-op and the trigger behaves as before a restart.
-* Storing or reading may fail (API server restarting): a warning, never an exception — the worst case is lines
-  repeated after a restart, or (reading) a restarted trigger that treats the pod as new.
+* A new try starts with its XComs cleared, and the record names the pod's uid, so a record never leaks into another
+  pod's trigger; the annotation lives on the pod itself.
+* Without a task instance or supervisor (``dag.test()``, the operator's own wait on a worker, unit tests) the XCom
+  store is a no-op: a restart there cannot happen.
+* Storing or reading may fail (API server restarting, RBAC without ``patch``): a warning, never an exception — the
+  worst case is lines repeated after a restart, or (reading) a restarted trigger that treats the pod as new.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_kpo_deferrable.logs.lines import ResumePoint
+from airflow_kpo_deferrable.podspec.names import LOG_RESUME_ANNOTATION
 
 STATE_KEY = "kpo_trigger_state"
 
@@ -60,8 +73,54 @@ def resume_points_from_json(data: Any) -> dict[str, ResumePoint]:
     return {c: ResumePoint(int(p[0]), int(p[1])) for c, p in (data or {}).items()}
 
 
+def resume_points_on_pod(pod: dict[str, Any] | None) -> dict[str, ResumePoint]:
+    """The resume points a trigger saved on this pod ({} if none, or unreadable: the log then starts over)."""
+    raw = ((pod or {}).get("metadata") or {}).get("annotations", {}).get(LOG_RESUME_ANNOTATION)
+    try:
+        return resume_points_from_json(json.loads(raw)) if raw else {}
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return {}
+
+
+def resume_points_patch(points: dict[str, ResumePoint]) -> dict[str, Any]:
+    """The patch body that records ``points`` on the pod (a merge of one annotation; nothing else changes)."""
+    text = json.dumps(resume_points_to_json(points), separators=(",", ":"), sort_keys=True)
+    return {"metadata": {"annotations": {LOG_RESUME_ANNOTATION: text}}}
+
+
+class ResumePointWriter:
+    """Writes a pod's resume points when they moved since the last write; says once when it cannot (then the only
+    cost is lines repeated after a restart)."""
+
+    def __init__(self, patch: Callable[[dict[str, Any]], Awaitable[Any]], warn: Callable[[str], None]) -> None:
+        self._patch = patch
+        self._warn = warn
+        self._written: dict[str, ResumePoint] = {}
+        self._warned = False
+
+    def start_from(self, points: dict[str, ResumePoint]) -> None:
+        self._written = dict(points)
+
+    async def write(self, points: dict[str, ResumePoint]) -> bool:
+        if points == self._written:
+            return True
+        try:
+            await self._patch(resume_points_patch(points))
+        except Exception as error:  # noqa: BLE001 — see the module docstring
+            if not self._warned:
+                self._warned = True
+                self._warn(
+                    f"Could not save the log's resume point on the pod ({type(error).__name__}: {error}); after a "
+                    "triggerer restart this pod's log may repeat (RBAC: pods patch)"
+                )
+            return False
+        self._written = dict(points)
+        return True
+
+
 class StateStore:
-    """Reads and writes the record through the triggerer's supervisor; a no-op where there is none."""
+    """Reads and writes the decided-outcome record through the triggerer's supervisor; a no-op where there is none.
+    Each call is a synchronous API call in the supervisor's loop (module docstring): call it rarely."""
 
     def __init__(self, task_instance: Any, warn: Any) -> None:
         self._ti = task_instance
@@ -76,10 +135,6 @@ class StateStore:
             return None
         comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
         return comms if comms is not None and hasattr(comms, "asend") else None
-
-    @property
-    def available(self) -> bool:
-        return self._comms() is not None
 
     def _where(self) -> dict[str, Any]:
         ti = self._ti

@@ -6,6 +6,7 @@ The trigger's log is read as Airflow reads it: the records its logger emits (one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -19,6 +20,7 @@ from airflow_kpo_deferrable.logs.aio import copy_container_log_async
 from airflow_kpo_deferrable.logs.lines import ResumePoint
 from airflow_kpo_deferrable.triggers.live_logs import DEFAULT_MAX_LOG_STREAMS, set_max_log_streams
 from airflow_kpo_deferrable.triggers.pod import PodTrigger
+from airflow_kpo_deferrable.triggers.state import resume_points_on_pod
 from tests.support.log_reads import expected_lines
 from tests.support.scripted_cluster import create_pod, scenario
 
@@ -135,3 +137,36 @@ async def test_a_pod_over_the_stream_cap_says_so_and_gets_its_log_at_the_end(tar
     outcome = next(i for i, text in enumerate(texts) if text.startswith("Pod capped: succeeded"))
     assert said < outcome < first_line  # nothing live: the whole log came after the pod ended
     assert records.lines() == expected_lines(values)
+
+
+async def test_a_restarted_trigger_continues_after_the_point_saved_on_the_pod(target: ClusterTarget) -> None:
+    """A triggerer dies mid-stream: the next run reads the resume point from the pod (no supervisor call) and
+    writes each line at most once more than the first run had saved."""
+    values = {"log_lines": 60, "log_interval": 0.1, "duration": 7}
+    pod = await create_pod(target, "restart", annotations=scenario(**values))
+    first = Records()
+    trigger = _trigger(target, pod, first, finish=FINISH, checkpoint_seconds=0.5)
+    running = asyncio.ensure_future(_events(trigger))
+    api = await async_core_v1(target)
+    saved: dict[str, ResumePoint] = {}
+    deadline = time.monotonic() + 30
+    while not saved.get("base") and time.monotonic() < deadline:  # until a checkpoint with lines is on the pod
+        await asyncio.sleep(0.1)
+        found = await api.read_namespaced_pod("restart", "default")
+        saved = resume_points_on_pod(api.api_client.sanitize_for_serialization(found))
+    running.cancel()  # the triggerer dies
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert saved.get("base"), f"no resume point on the pod after 30 s; first run logged {first.seen[-5:]}"
+    second = Records()
+    events = await _events(_trigger(target, pod, second, finish=FINISH, checkpoint_seconds=0.5))
+    assert [type(e) for e in events] == [TaskSuccessEvent]
+    assert any(text.startswith("Restarted: the log continues") for _, text in second.seen)
+    expected = expected_lines(values)
+    resumed = second.lines()
+    assert resumed and resumed == expected[-len(resumed):], "the restarted copy is not the log's rest, in order"
+    # Nothing lost: together the two runs wrote every line; repeats only between the saved point and the kill.
+    assert set(first.lines()) | set(resumed) == set(expected)
+    repeated = set(first.lines()) & set(resumed)
+    assert len(resumed) < len(expected) and len(repeated) < len(first.lines()), "the log was replayed from the start"
+    assert not await _exists(target, "restart")

@@ -1,11 +1,20 @@
-"""The trigger's saved state: it round-trips through Airflow's XCom serde, and a record of another pod is ignored."""
+"""The trigger's saved state: the decided record round-trips through Airflow's XCom serde (another pod's is
+ignored); resume points round-trip through the pod annotation, and are written only when they moved."""
 
 from __future__ import annotations
 
+import pytest
 from airflow.sdk.serde import deserialize, serialize
 
 from airflow_kpo_deferrable.logs.lines import ResumePoint
-from airflow_kpo_deferrable.triggers.state import StateStore, TriggerState
+from airflow_kpo_deferrable.podspec.names import LOG_RESUME_ANNOTATION
+from airflow_kpo_deferrable.triggers.state import (
+    ResumePointWriter,
+    StateStore,
+    TriggerState,
+    resume_points_on_pod,
+    resume_points_patch,
+)
 
 
 def test_the_record_round_trips_through_serde() -> None:
@@ -22,7 +31,40 @@ def test_a_record_of_another_pod_is_not_ours() -> None:
 async def test_without_a_task_instance_nothing_is_saved_or_read() -> None:
     warnings: list[str] = []
     store = StateStore(None, warnings.append)
-    assert not store.available
     assert await store.save(TriggerState(uid="u")) is False
     assert await store.load("u") is None
     assert warnings == []
+
+
+def test_resume_points_round_trip_through_the_pod_annotation() -> None:
+    points = {"base": ResumePoint(1_700_000_000_123_456_789, 2), "side": ResumePoint(5, 1)}
+    patch = resume_points_patch(points)
+    assert list(patch) == ["metadata"] and list(patch["metadata"]["annotations"]) == [LOG_RESUME_ANNOTATION]
+    assert resume_points_on_pod(patch) == points
+
+
+@pytest.mark.parametrize("raw", [None, "", "not json", "[1, 2]", '{"base": [1]}', '{"base": "x"}'])
+def test_an_unreadable_annotation_means_start_over(raw: str | None) -> None:
+    pod = {"metadata": {"annotations": {} if raw is None else {LOG_RESUME_ANNOTATION: raw}}}
+    assert resume_points_on_pod(pod) == {}
+    assert resume_points_on_pod(None) == {}
+
+
+async def test_the_writer_patches_only_moved_points_and_warns_once_when_it_cannot() -> None:
+    sent: list[dict] = []
+    failing = False
+
+    async def patch(body: dict) -> None:
+        if failing:
+            raise RuntimeError("403 Forbidden")
+        sent.append(body)
+
+    warnings: list[str] = []
+    writer = ResumePointWriter(patch, warnings.append)
+    writer.start_from({"base": ResumePoint(1, 1)})
+    assert await writer.write({"base": ResumePoint(1, 1)}) and sent == []  # unchanged: no request
+    assert await writer.write({"base": ResumePoint(2, 1)}) and len(sent) == 1
+    failing = True
+    assert not await writer.write({"base": ResumePoint(3, 1)})
+    assert not await writer.write({"base": ResumePoint(4, 1)})
+    assert len(warnings) == 1 and "RBAC: pods patch" in warnings[0]
