@@ -315,9 +315,9 @@ def create_pods(spec: dict[str, Any]) -> tuple[list[tuple[str, str]], float]:
 
 
 def our_triggers(pods: list[tuple[str, str]]) -> list[Any]:
-    from airflow_kpo_deferrable import KubernetesPodOperator
-
     from kubernetes.client import V1Container, V1ObjectMeta, V1Pod, V1PodSpec
+
+    from airflow_kpo_deferrable import KubernetesPodOperator
 
     # The wait alone, as the provider's trigger does it: no logs, no finishing (no delete) in the trigger.
     operator = KubernetesPodOperator(task_id="bench", name="bench", image="busybox:1.36", get_logs=False,

@@ -62,6 +62,7 @@ from airflow_kpo_deferrable.triggers.state import (
     TriggerState,
     resume_points_on_pod,
     resume_points_to_json,
+    warm_up_supervisor,
 )
 from airflow_kpo_deferrable.watcher import REGISTRY, PodWatcher, Subscription, WatcherRegistry, WatchKey
 
@@ -172,6 +173,8 @@ class PodTrigger(BaseTrigger):
         # Nothing is read through the triggerer's supervisor here (``triggers/state.py``): live streams start once
         # the pod is first seen, after the resume points a trigger before a restart saved on it.
         store = StateStore(getattr(self, "task_instance", None), self.log.warning)
+        if self.finish is not None:  # it will write its decided outcome through the supervisor
+            warm_up_supervisor(getattr(self, "task_instance", None), self.log.warning)
         logs = self._logs()
         writer = self._resume_writer()
         observe = self._observer(logs, writer) if logs else None

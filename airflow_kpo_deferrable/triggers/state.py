@@ -19,6 +19,12 @@ timeout, retried) then held every trigger's event back, seen as ~30 s stalls ("T
 loop appears deadlocked"). Now a task costs the supervisor one ``SetXCom`` (its decided outcome) and, only after a
 restart that found its pod gone, one ``GetXCom``.
 
+The first such call in a triggerer process is far dearer than the rest: the supervisor builds its in-process
+execution API (FastAPI app, imported and assembled on first use: ~4 s on an idle 2-core machine, 13–35 s seen on a
+loaded one) inside that same loop, so every trigger's events wait that long. Left to chance it lands on the first
+pod's end (the first decided-outcome write). ``warm_up_supervisor`` makes it happen at the first trigger's start
+instead, in the background — while pods are still starting, never at an end a user waits for.
+
 Facts it handles:
 
 * A new try starts with its XComs cleared, and the record names the pod's uid, so a record never leaks into another
@@ -31,6 +37,7 @@ Facts it handles:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -118,6 +125,37 @@ class ResumePointWriter:
         return True
 
 
+# The supervisor comms objects already warmed (one per triggerer process), with the task doing it (kept referenced).
+_WARMED: dict[int, asyncio.Task[None]] = {}
+
+
+def _supervisor_comms() -> Any:
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:
+        return None
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return comms if comms is not None and hasattr(comms, "asend") else None
+
+
+def warm_up_supervisor(task_instance: Any, warn: Callable[[str], None]) -> asyncio.Task[None] | None:
+    """Once per triggerer process: send one cheap request (``GetTaskStates`` of this task) in the background, so the
+    supervisor builds its in-process API now (module docstring). None where there is no supervisor or it is warm."""
+    comms = _supervisor_comms()
+    if comms is None or task_instance is None or not getattr(task_instance, "run_id", None) or id(comms) in _WARMED:
+        return None
+    from airflow.sdk.execution_time.comms import GetTaskStates
+
+    async def ask() -> None:
+        try:
+            await comms.asend(GetTaskStates(dag_id=task_instance.dag_id, task_ids=[task_instance.task_id]))
+        except Exception as error:  # noqa: BLE001 — a warm-up that fails costs nothing but the warm-up
+            warn(f"Warming up the triggerer's supervisor failed ({type(error).__name__}: {error})")
+
+    task = _WARMED[id(comms)] = asyncio.create_task(ask(), name="kpo-supervisor-warm-up")
+    return task
+
+
 class StateStore:
     """Reads and writes the decided-outcome record through the triggerer's supervisor; a no-op where there is none.
     Each call is a synchronous API call in the supervisor's loop (module docstring): call it rarely."""
@@ -129,12 +167,7 @@ class StateStore:
     def _comms(self) -> Any:
         if self._ti is None or not getattr(self._ti, "run_id", None):
             return None
-        try:
-            from airflow.sdk.execution_time import task_runner
-        except ImportError:
-            return None
-        comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
-        return comms if comms is not None and hasattr(comms, "asend") else None
+        return _supervisor_comms()
 
     def _where(self) -> dict[str, Any]:
         ti = self._ti

@@ -3,6 +3,8 @@ ignored); resume points round-trip through the pod annotation, and are written o
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from airflow.sdk.serde import deserialize, serialize
 
@@ -14,6 +16,7 @@ from airflow_kpo_deferrable.triggers.state import (
     TriggerState,
     resume_points_on_pod,
     resume_points_patch,
+    warm_up_supervisor,
 )
 
 
@@ -68,3 +71,29 @@ async def test_the_writer_patches_only_moved_points_and_warns_once_when_it_canno
     assert not await writer.write({"base": ResumePoint(3, 1)})
     assert not await writer.write({"base": ResumePoint(4, 1)})
     assert len(warnings) == 1 and "RBAC: pods patch" in warnings[0]
+
+
+class RecordingComms:
+    """Stands in for Airflow's ``SUPERVISOR_COMMS`` (its interface: ``asend``), recording what a trigger sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    async def asend(self, message: object) -> None:
+        self.sent.append(message)
+
+
+async def test_the_supervisor_is_warmed_once_per_process_with_one_cheap_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetTaskStates
+
+    comms = RecordingComms()
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    assert warm_up_supervisor(None, print) is None  # no task instance (dag.test, unit tests): nothing to ask
+    assert warm_up_supervisor(SimpleNamespace(run_id=None), print) is None
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1)
+    first = warm_up_supervisor(ti, print)
+    assert first is not None
+    assert warm_up_supervisor(ti, print) is None  # a second trigger in the same process sends nothing
+    await first
+    assert [type(m) for m in comms.sent] == [GetTaskStates]
