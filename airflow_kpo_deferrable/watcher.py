@@ -105,13 +105,11 @@ def after_watch(resource_version: str | None, ended_by: BaseException | None) ->
 
 
 def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
-    """Keep what outcome decisions read: identity, deletion mark and status (labels: the orphan net's owner; our
-    own annotations: a restarted trigger's log resume points)."""
+    """Keep what is read later: identity, deletion mark, status, labels (orphan net), our annotations (log resume)."""
     metadata = pod.get("metadata") or {}
     keep = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "labels")
     slim = {k: metadata[k] for k in keep if k in metadata}
-    ours = {k: v for k, v in (metadata.get("annotations") or {}).items() if k.startswith(ANNOTATION_PREFIX)}
-    if ours:
+    if ours := {k: v for k, v in (metadata.get("annotations") or {}).items() if k.startswith(ANNOTATION_PREFIX)}:
         slim["annotations"] = ours
     return {"metadata": slim, "status": pod.get("status") or {}}
 
