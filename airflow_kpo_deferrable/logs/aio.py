@@ -3,7 +3,9 @@
 The async twin of ``logs.sync``: the same ``ContainerLogCopy`` decides (decoding, resuming after a broken read with
 ``sinceTime``, dropping the repeated lines, the retry budget, gone vs unreadable); this module only does the I/O.
 The body is read with ``_preload_content=False`` from ``response.content`` in chunks, so a GiB log never sits in
-memory and the loop is never blocked by one big read. ``follow=True`` streams a running container's log until the
+memory and the loop is never blocked by one big read; the copy yields to the loop after every chunk, since aiohttp
+hands back already-buffered chunks without yielding and a fast API server would otherwise let one big copy hold the
+loop (and every other trigger) for as long as its buffer stays full. ``follow=True`` streams a running container's log until the
 container ends (the triggerer's live logs); a follow stream that breaks resumes like any other read.
 
 Outcome of a log that cannot be read: as in ``logs.sync``, never an exception — ``LogCopy.unavailable`` says why,
@@ -12,6 +14,7 @@ and ``copy_container_log_async`` warns through ``warn`` naming the container; th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
@@ -92,6 +95,7 @@ async def drive_copy_async(
                 try:
                     async for chunk in response.content.iter_chunked(CHUNK_BYTES):
                         copy.feed(chunk)
+                        await asyncio.sleep(0)  # buffered chunks come back without yielding: let the loop run
                 finally:
                     response.release()
                 copy.finish()
