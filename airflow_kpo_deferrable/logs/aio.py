@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying
 
 from airflow_kpo_deferrable.logs.lines import (
     CHUNK_BYTES,
+    LOG_PATH,
     ContainerLogCopy,
     LineSink,
     LogCopy,
@@ -36,7 +37,6 @@ __all__ = ["copy_container_log_async", "drive_copy_async"]
 
 log = logging.getLogger(__name__)
 
-LOG_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/log"
 # No total timeout (a followed log lasts as long as the container); a silent connection is noticed by the read timeout.
 READ_TIMEOUT_SECONDS = 120
 

@@ -36,6 +36,7 @@ from airflow_kpo_deferrable.api_rules import honouring_retry_after, is_transient
 from airflow_kpo_deferrable.api_rules import retry_policy as api_retry_policy
 from airflow_kpo_deferrable.logs.stamps import StampedDecoder, since_time
 
+LOG_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/log"  # pods/log, read raw by both clients (sinceTime)
 MAX_LINE_BYTES = 64 * 1024
 CHUNK_BYTES = 64 * 1024
 TAIL_LINES = 20

@@ -21,6 +21,7 @@ from tenacity import Retrying
 
 from airflow_kpo_deferrable.logs.lines import (
     CHUNK_BYTES,
+    LOG_PATH,
     ContainerLogCopy,
     HookFailed,
     LineOutput,
@@ -37,7 +38,6 @@ __all__ = ["copy_container_log", "copy_logs"]
 
 log = logging.getLogger(__name__)
 
-LOG_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/log"
 REQUEST_TIMEOUT = (30, 120)  # connect, read: a read that stalls for two minutes is treated as broken and resumed
 
 
