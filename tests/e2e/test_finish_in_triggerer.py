@@ -6,6 +6,10 @@ callback: a task with one finishes on a worker (tested here too).
 Each test reads what a user sees — the task's state, its tries, its log, the files its callbacks wrote, the pods left
 — and proves that no worker resumed the task: the worker's resume method logs "Resumed on a worker" first thing, and
 the trigger logs "Finished in the triggerer" just before it yields the event that ends the task.
+
+Every pod waits for its gate (one per DAG and try), which the test opens once that try has deferred: a pod that ended
+before the worker deferred is finished on the worker (the fast-pod defence), which is not what these tests are about
+(seen under a CPU hog: 1.3 s from create to the pre-defer check, longer than the pod lived).
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ import pytest
 from kubernetes.client import CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
-from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
-from tests.support.e2e import pods_of, start_stack
+from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack, Pending
+from tests.support.e2e import Gates, pods_of, start_stack
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 WORKER_RESUME = "Resumed on a worker"
 IN_TRIGGERER = "Finished in the triggerer"
+DAG_IDS = ("fin_ok", "fin_ok_callback", "fin_retry", "fin_fail", "fin_skip", "fin_skip_worker", "fin_worker")
 
 DAGS = textwrap.dedent(
     '''
@@ -56,18 +61,20 @@ DAGS = textwrap.dedent(
         return dag
 
 
-    one_pod("fin_ok", arguments=["print('line one'); print('line two')"])
+    one_pod("fin_ok", arguments=[GATED["fin_ok"] + "print('line one'); print('line two')"])
     # Worker-resume pods outlive the deferring worker process (SLOW): a trigger that fires within ~2 s of the deferral
     # hits Airflow's fast-pod race on a worker resume (the reliability issue), which ending in the triggerer avoids.
     SLOW = "import time; time.sleep(8); "
-    one_pod("fin_ok_callback", arguments=[SLOW + "print('called back')"], on_success_callback=note("success"))
-    one_pod("fin_retry", arguments=["import sys; print('try failing'); sys.exit(5)"],
+    one_pod("fin_ok_callback", arguments=[GATED["fin_ok_callback"] + SLOW + "print('called back')"],
+            on_success_callback=note("success"))
+    one_pod("fin_retry", arguments=[GATED["fin_retry"] + "import sys; print('try failing'); sys.exit(5)"],
             retries=1, retry_delay=timedelta(seconds=1))
-    one_pod("fin_fail", arguments=["import sys; print('about to fail'); sys.exit(3)"])
-    one_pod("fin_skip", arguments=["import sys; sys.exit(42)"], skip_on_exit_code=42)
-    one_pod("fin_skip_worker", arguments=[SLOW + "import sys; sys.exit(42)"], skip_on_exit_code=[42],
+    one_pod("fin_fail", arguments=[GATED["fin_fail"] + "import sys; print('about to fail'); sys.exit(3)"])
+    one_pod("fin_skip", arguments=[GATED["fin_skip"] + "import sys; sys.exit(42)"], skip_on_exit_code=42)
+    one_pod("fin_skip_worker", arguments=[GATED["fin_skip_worker"] + SLOW + "import sys; sys.exit(42)"],
+            skip_on_exit_code=[42], finish_in_triggerer=False)
+    one_pod("fin_worker", arguments=[GATED["fin_worker"] + SLOW + "print('finished by a worker')"],
             finish_in_triggerer=False)
-    one_pod("fin_worker", arguments=[SLOW + "print('finished by a worker')"], finish_in_triggerer=False)
     '''
 )
 
@@ -78,17 +85,36 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, out: Path) -> Iterator[AirflowStack]:
-    started = start_stack(tmp_path_factory, emulator, {"fin.py": DAGS.format(out=str(out))}, db="postgres")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, out: Path, gates: Gates
+) -> Iterator[AirflowStack]:
+    # A gate per DAG and try: ``arguments`` is templated, so the pod's code names its own try's gate.
+    gated = {dag_id: gates.pod_code(f"{dag_id}.{{{{ ti.try_number }}}}") for dag_id in DAG_IDS}
+    source = f"GATED = {gated!r}\n" + DAGS.format(out=str(out))
+    started = start_stack(tmp_path_factory, emulator, {"fin.py": source}, db="postgres")
     yield started
     started.stop()
 
 
-def run(stack: AirflowStack, dag_id: str, until: str, try_number: int = 1) -> tuple[str, str, str]:
+def run(stack: AirflowStack, gates: Gates, dag_id: str, until: str, try_number: int = 1) -> tuple[str, str, str]:
     stack.wait_for_dag(dag_id, timeout=90)
     run_id = stack.trigger_dag(dag_id)
+    for attempt in range(1, try_number + 1):
+        open_once_deferred(stack, gates, dag_id, run_id, attempt)
     state = stack.wait_for_run(dag_id, run_id, timeout=150)
     return run_id, state, stack.wait_for_log(dag_id, run_id, "pod", until, try_number=try_number, timeout=60)
+
+
+def open_once_deferred(stack: AirflowStack, gates: Gates, dag_id: str, run_id: str, try_number: int) -> None:
+    """Open the gate of ``try_number`` once that try is deferred (its pod waits for it until then)."""
+
+    def deferred() -> bool | Pending:
+        ti = stack.task_instance(dag_id, run_id, "pod") or {}
+        seen = f"try {ti.get('try_number')} {ti.get('state')}"
+        return (ti.get("try_number") == try_number and ti.get("state") == "deferred") or Pending(seen, progress=seen)
+
+    stack.wait_until(f"try {try_number} of {dag_id} to defer", deferred, 150)
+    gates.open(f"{dag_id}.{try_number}")
 
 
 def callback_file(stack: AirflowStack, out: Path, name: str) -> str:
@@ -96,8 +122,8 @@ def callback_file(stack: AirflowStack, out: Path, name: str) -> str:
     return stack.wait_until(f"callback file {name}", lambda: (out / name).exists() and (out / name).read_text(), 60)
 
 
-def test_a_success_ends_in_the_triggerer_with_its_log(stack: AirflowStack, kube: CoreV1Api) -> None:
-    _, state, log = run(stack, "fin_ok", until=IN_TRIGGERER)
+def test_a_success_ends_in_the_triggerer_with_its_log(stack: AirflowStack, kube: CoreV1Api, gates: Gates) -> None:
+    _, state, log = run(stack, gates, "fin_ok", until=IN_TRIGGERER)
     assert state == "success", log
     assert "Finish mode: the trigger finishes the task (no worker resume)" in log
     assert log.count("line one") == 1 and log.count("line two") == 1, log
@@ -108,10 +134,10 @@ def test_a_success_ends_in_the_triggerer_with_its_log(stack: AirflowStack, kube:
 
 
 def test_an_on_success_callback_resumes_on_a_worker_where_it_runs(
-    stack: AirflowStack, kube: CoreV1Api, out: Path
+    stack: AirflowStack, kube: CoreV1Api, out: Path, gates: Gates
 ) -> None:
     """Airflow 3.3.2 runs only failure/retry callbacks of a task a trigger ends: this one must finish on a worker."""
-    _, state, log = run(stack, "fin_ok_callback", until="Deleted pod fin-ok-callback-")
+    _, state, log = run(stack, gates, "fin_ok_callback", until="Deleted pod fin-ok-callback-")
     assert state == "success", log
     assert "Finish mode: on_success_callback/on_skipped_callback is set" in log and WORKER_RESUME in log
     assert log.count("called back") == 1, log
@@ -120,9 +146,9 @@ def test_an_on_success_callback_resumes_on_a_worker_where_it_runs(
 
 
 def test_a_failure_with_retries_goes_up_for_retry_then_is_retried(
-    stack: AirflowStack, kube: CoreV1Api, out: Path
+    stack: AirflowStack, kube: CoreV1Api, out: Path, gates: Gates
 ) -> None:
-    run_id, state, second = run(stack, "fin_retry", until=IN_TRIGGERER, try_number=2)
+    run_id, state, second = run(stack, gates, "fin_retry", until=IN_TRIGGERER, try_number=2)
     assert state == "failed"
     ti = stack.task_instance("fin_retry", run_id, "pod")
     assert ti is not None and ti["try_number"] == 2 and ti["state"] == "failed", ti
@@ -136,9 +162,9 @@ def test_a_failure_with_retries_goes_up_for_retry_then_is_retried(
 
 
 def test_a_failure_without_retries_fails_with_the_typed_reason_and_runs_the_failure_callback(
-    stack: AirflowStack, kube: CoreV1Api, out: Path
+    stack: AirflowStack, kube: CoreV1Api, out: Path, gates: Gates
 ) -> None:
-    _, state, log = run(stack, "fin_fail", until=IN_TRIGGERER)
+    _, state, log = run(stack, gates, "fin_fail", until=IN_TRIGGERER)
     assert state == "failed"
     assert "(outcome failed, reason Error, container base, exit code 3)" in log, log
     # The line, then again in the failure's tail (the spec dump quotes the command too, inside a longer line).
@@ -152,17 +178,17 @@ def test_a_failure_without_retries_fails_with_the_typed_reason_and_runs_the_fail
 
 @pytest.mark.parametrize(("dag_id", "where"), [("fin_skip", IN_TRIGGERER), ("fin_skip_worker", WORKER_RESUME)])
 def test_skip_on_exit_code_skips_the_task_in_both_modes(
-    stack: AirflowStack, kube: CoreV1Api, dag_id: str, where: str
+    stack: AirflowStack, kube: CoreV1Api, gates: Gates, dag_id: str, where: str
 ) -> None:
-    run_id, _, log = run(stack, dag_id, until="is in skip_on_exit_code")
+    run_id, _, log = run(stack, gates, dag_id, until="is in skip_on_exit_code")
     ti = stack.task_instance(dag_id, run_id, "pod")
     assert ti is not None and ti["state"] == "skipped", (ti, log)
     assert where in log, log
     assert pods_of(kube, dag_id) == []
 
 
-def test_finish_in_triggerer_false_resumes_on_a_worker(stack: AirflowStack, kube: CoreV1Api) -> None:
-    _, state, log = run(stack, "fin_worker", until="Deleted pod fin-worker-")
+def test_finish_in_triggerer_false_resumes_on_a_worker(stack: AirflowStack, kube: CoreV1Api, gates: Gates) -> None:
+    _, state, log = run(stack, gates, "fin_worker", until="Deleted pod fin-worker-")
     assert state == "success", log
     assert "Finish mode: finish_in_triggerer=False" in log
     assert WORKER_RESUME in log and IN_TRIGGERER not in log

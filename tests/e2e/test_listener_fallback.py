@@ -17,7 +17,7 @@ from kubernetes.client import CoreV1Api
 
 from airflow_kpo_deferrable.emulator import Emulator
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
-from tests.support.e2e import pods_of, start_stack
+from tests.support.e2e import Gates, pods_of, start_stack
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -31,7 +31,7 @@ DAGS = textwrap.dedent(
 
     with DAG(dag_id="listened", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
         KubernetesPodOperator(task_id="pod", name="listened", namespace="default", image="python:3.12-slim",
-                              cmds=["python", "-c"], arguments=["import time; time.sleep(8); print('seen by a listener')"])
+                              cmds=["python", "-c"], arguments=[GATED])
     '''
 )
 
@@ -64,9 +64,14 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, out: Path) -> Iterator[AirflowStack]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, out: Path, gates: Gates
+) -> Iterator[AirflowStack]:
+    # The pod waits for its gate, opened once the task has deferred (a pod that ended before the deferral would be
+    # finished on the worker, not resumed), then outlives the deferring worker process by 8 s.
+    gated = gates.pod_code("listened", then="import time; time.sleep(8); print('seen by a listener')")
     started = start_stack(
-        tmp_path_factory, emulator, {"listened.py": DAGS}, plugin_files={"kpo_listener.py": PLUGIN.format(out=str(out))},
+        tmp_path_factory, emulator, {"listened.py": f"GATED = {gated!r}\n" + DAGS}, plugin_files={"kpo_listener.py": PLUGIN.format(out=str(out))},
         db="postgres",
     )
     yield started
@@ -74,10 +79,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, out: Pat
 
 
 def test_with_a_listener_the_dag_parses_and_finishes_through_a_worker_resume(
-    stack: AirflowStack, kube: CoreV1Api, out: Path
+    stack: AirflowStack, kube: CoreV1Api, out: Path, gates: Gates
 ) -> None:
     stack.wait_for_dag("listened", timeout=90)  # raises with the import error if parsing refused the DAG
     run_id = stack.trigger_dag("listened")
+    stack.wait_for_task("listened", run_id, "pod", states=["deferred"], timeout=150)
+    gates.open("listened")
     state = stack.wait_for_run("listened", run_id, timeout=150)
     log = stack.wait_for_log("listened", run_id, "pod", "Deleted pod listened-")
     assert state == "success", log
