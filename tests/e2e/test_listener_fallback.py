@@ -71,8 +71,8 @@ def stack(
     # finished on the worker, not resumed), then outlives the deferring worker process by 8 s.
     gated = gates.pod_code("listened", then="import time; time.sleep(8); print('seen by a listener')")
     started = start_stack(
-        tmp_path_factory, emulator, {"listened.py": f"GATED = {gated!r}\n" + DAGS}, plugin_files={"kpo_listener.py": PLUGIN.format(out=str(out))},
-        db="postgres",
+        tmp_path_factory, emulator, {"listened.py": f"GATED = {gated!r}\n" + DAGS},
+        plugin_files={"kpo_listener.py": PLUGIN.format(out=str(out))}, db="postgres",
     )
     yield started
     started.stop()
