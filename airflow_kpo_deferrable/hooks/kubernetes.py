@@ -385,7 +385,8 @@ class KubernetesHook(BaseHook):
 # -- async clients (triggerer, non-deferrable wait) --------------------------------------------------------------
 
 
-async def _connection_extras(conn_id: str | None) -> dict[str, Any]:
+async def connection_extras(conn_id: str | None) -> dict[str, Any]:
+    """The connection's extras, read from the triggerer's loop ({} without a connection id)."""
     if conn_id is None:
         return {}
     try:
@@ -444,7 +445,7 @@ def exec_token_refresher(loader: KubeConfigLoader) -> Callable[[async_client.Con
 
 
 async def _new_async_api_client(target: ClusterTarget) -> async_client.ApiClient:
-    extras = await _connection_extras(target.conn_id)
+    extras = await connection_extras(target.conn_id)
     configuration, loader = await asyncio.to_thread(_load_async_configuration, target, extras)
     if loader is not None:
         configuration.refresh_api_key_hook = exec_token_refresher(loader)

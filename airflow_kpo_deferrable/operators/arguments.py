@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.exceptions import AirflowProviderDeprecationWarning
@@ -33,28 +33,18 @@ from airflow_kpo_deferrable.hooks.kubernetes import (
     ClusterTarget,
     KubernetesHook,
     in_cluster_namespace,
+    resolve_cluster_config,
     uses_in_cluster_config,
 )
 from airflow_kpo_deferrable.operators.behaviour import behaviour_problems
+from airflow_kpo_deferrable.operators.templating import NESTED_TEMPLATE_FIELDS, has_template
 from airflow_kpo_deferrable.podspec import PodArguments, PodIdentity, PodSpecError, Problem
-from airflow_kpo_deferrable.podspec.convert import plain
 from airflow_kpo_deferrable.podspec.plan import PodContext, build_pod
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
-# Fields of kubernetes.client models inside templated fields that are rendered (the provider's choice).
-_NESTED_TEMPLATE_FIELDS: dict[type, tuple[str, ...]] = {
-    k8s.V1EnvVar: ("value", "name"),
-    k8s.V1ResourceRequirements: ("limits", "requests"),
-    k8s.V1Volume: ("name", "persistent_volume_claim", "config_map"),
-    k8s.V1VolumeMount: ("name", "sub_path"),
-    k8s.V1PersistentVolumeClaimVolumeSource: ("claim_name",),
-    k8s.V1ConfigMapVolumeSource: ("name",),
-    k8s.V1EnvFromSource: ("config_map_ref",),
-    k8s.V1ConfigMapEnvSource: ("name",),
-}
 _POD_ARGUMENTS = tuple(PodArguments.model_fields)
 _BEHAVIOUR = (
     "kubernetes_conn_id",
@@ -87,21 +77,6 @@ _BEHAVIOUR = (
     "container_name_log_prefix_enabled",
     "log_formatter",
 )
-
-
-def _has_template(value: Any) -> bool:
-    """Whether ``value`` (anywhere inside, models included) holds Jinja markup that rendering would change."""
-    try:
-        data = plain(value) if not isinstance(value, str) else value
-    except (AttributeError, TypeError):  # not model data at all: PodArguments will say so
-        return False
-    if isinstance(data, str):
-        return "{{" in data or "{%" in data or "{#" in data
-    if isinstance(data, dict):
-        return any(_has_template(k) or _has_template(v) for k, v in data.items())
-    if isinstance(data, list | tuple):
-        return any(_has_template(v) for v in data)
-    return False
 
 
 class KubernetesPodArguments(BaseOperator):
@@ -329,8 +304,8 @@ class KubernetesPodArguments(BaseOperator):
         pod = self._pod_argument_values()
         if not rendered:
             templated = set(self.template_fields)
-            behaviour = {k: v for k, v in behaviour.items() if k not in templated or not _has_template(v)}
-            pod = {k: v for k, v in pod.items() if k not in templated or not _has_template(v)}
+            behaviour = {k: v for k, v in behaviour.items() if k not in templated or not has_template(v)}
+            pod = {k: v for k, v in pod.items() if k not in templated or not has_template(v)}
         problems: list[Problem] = behaviour_problems(behaviour)
         try:
             arguments = PodArguments(**pod)
@@ -431,36 +406,41 @@ class KubernetesPodArguments(BaseOperator):
             try_number=ti.try_number,
         )
 
-    def pod_context(self, context: Context | None, hook: KubernetesHook) -> PodContext:
-        """What the pod needs besides its arguments: the task try, and the connection's settings (no cluster call)."""
-        config = hook.cluster_config
-        extras = hook.extras
+    def build_pod_request_obj(self, context: Context | None = None) -> k8s.V1Pod:
+        """The pod ``execute`` would create for ``context`` (identity labels only with a context), then the
+        ``pod_mutation_hook`` cluster policy applied, as the provider does. Reads the connection, never the cluster.
+        """
+        return self.pod_for(self.identity(context) if context else None, KubernetesHook(self.cluster).extras)
+
+    def pod_for(
+        self, identity: PodIdentity | None, extras: Mapping[str, Any], *, name_suffix: str | None = None
+    ) -> k8s.V1Pod:
+        """The pod for this task try, given the connection's extras (read by the caller: sync on a worker, awaited in
+        the triggerer), with the ``pod_mutation_hook`` cluster policy applied. No cluster call."""
+        from airflow import settings
+
+        config = resolve_cluster_config(self.cluster, extras)
+
+        def extra(name: str) -> Any:
+            return extras.get(name) or extras.get(f"extra__kubernetes__{name}")
 
         def json_extra(name: str) -> Any:
-            value = extras.get(name) or extras.get(f"extra__kubernetes__{name}")
-            return json.loads(value) if isinstance(value, str) else value or None
+            return json.loads(extra(name)) if isinstance(extra(name), str) else extra(name) or None
 
-        return PodContext(
+        context = PodContext(
             task_id=self.task_id,
-            identity=self.identity(context) if context else None,
+            identity=identity,
             random_name_suffix=self.random_name_suffix,
+            name_suffix=name_suffix,
             namespace_fallback=config.namespace or in_cluster_namespace() or "default",
             in_cluster=uses_in_cluster_config(config),
-            xcom_sidecar_image=extras.get("xcom_sidecar_container_image")
-            or extras.get("extra__kubernetes__xcom_sidecar_container_image"),
+            xcom_sidecar_image=extra("xcom_sidecar_container_image"),
             xcom_sidecar_resources=json_extra("xcom_sidecar_container_resources"),
             xcom_sidecar_security_context=json_extra("xcom_sidecar_container_security_context"),
             container_logs=self.container_logs,
             init_container_logs=self.init_container_logs,
         )
-
-    def build_pod_request_obj(self, context: Context | None = None) -> k8s.V1Pod:
-        """The pod ``execute`` would create for ``context`` (identity labels only with a context), then the
-        ``pod_mutation_hook`` cluster policy applied, as the provider does. Reads the connection, never the cluster.
-        """
-        from airflow import settings
-
-        pod = build_pod(self.pod_arguments(), self.pod_context(context, KubernetesHook(self.cluster)))
+        pod = build_pod(self.pod_arguments(), context)
         settings.pod_mutation_hook(pod)
         return pod
 
@@ -486,7 +466,7 @@ class KubernetesPodArguments(BaseOperator):
     def _render_nested_template_fields(
         self, value: Any, context: Context, jinja_env: jinja2.Environment, seen_oids: set[int]
     ) -> None:
-        fields = _NESTED_TEMPLATE_FIELDS.get(type(value))
+        fields = NESTED_TEMPLATE_FIELDS.get(type(value))
         if fields and id(value) not in seen_oids:
             seen_oids.add(id(value))
             self._do_render_template_fields(value, fields, context, jinja_env, seen_oids)

@@ -14,6 +14,9 @@ Facts it handles:
   (from the provider's own example) becomes ``astro-k8s-test-pod``. A name that is still no DNS subdomain after that
   (``-pod``) is refused, where the provider would let the API server refuse it.
 * Label and annotation keys are ``[prefix/]name``: the prefix a DNS subdomain, the name 1-63 characters.
+* A pod created by the triggerer (``start_from_trigger``) may be created again by the same trigger after a triggerer
+  restart: its suffix is derived from the task try (``try_suffix``), not random, so the second create answers 409
+  AlreadyExists instead of starting a second pod.
 """
 
 from __future__ import annotations
@@ -90,6 +93,21 @@ def identity_labels(identity: PodIdentity) -> dict[str, str]:
     return safe | {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
 
 
+def carries_identity(labels: dict[str, str] | None, identity: PodIdentity) -> bool:
+    """Whether a pod with these labels belongs to this task try (a name alone proves nothing: names can repeat)."""
+    labels = labels or {}
+    return all(labels.get(key) == value for key, value in identity_labels(identity).items())
+
+
+def try_suffix(identity: PodIdentity) -> str:
+    """A name suffix that is the same every time for one task try and differs between tries (``SUFFIX_LENGTH``)."""
+    key = "\0".join(map(str, (identity.dag_id, identity.run_id, identity.task_id, identity.map_index,
+                               identity.try_number)))
+    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8])
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(alphabet[(number // len(alphabet) ** i) % len(alphabet)] for i in range(SUFFIX_LENGTH))
+
+
 def airflow_labels(in_cluster: bool) -> dict[str, str]:
     """The provider's two build labels: the Airflow version (``+`` made ``-``) and whether the client is in-cluster."""
     return {"airflow_version": airflow_version.replace("+", "-"), "airflow_kpo_in_cluster": str(in_cluster)}
@@ -100,8 +118,9 @@ def task_pod_name(task_id: str) -> str:
     return slugify(task_id, lowercase=True)[:MAX_NAME_LENGTH].strip(".-") or "pod"
 
 
-def pod_name(name: str | None, task_id: str, random_suffix: bool) -> str:
-    """The pod's name: ``name`` (must be valid) or the task id made valid, plus ``-xxxxxxxx`` when ``random_suffix``.
+def pod_name(name: str | None, task_id: str, random_suffix: bool, suffix: str | None = None) -> str:
+    """The pod's name: ``name`` (must be valid) or the task id made valid, plus ``-xxxxxxxx`` when ``random_suffix``
+    (``suffix`` when given, else random).
 
     At most 63 characters (it becomes the pod's hostname): the base is shortened, never the suffix.
     """
@@ -114,7 +133,7 @@ def pod_name(name: str | None, task_id: str, random_suffix: bool) -> str:
     if not random_suffix:
         return base[:MAX_NAME_LENGTH].rstrip("-.")
     alphabet = string.ascii_lowercase + string.digits
-    suffix = "".join(secrets.choice(alphabet) for _ in range(SUFFIX_LENGTH))
+    suffix = suffix or "".join(secrets.choice(alphabet) for _ in range(SUFFIX_LENGTH))
     return f"{base[: MAX_NAME_LENGTH - SUFFIX_LENGTH - 1].strip('-.')}-{suffix}"
 
 

@@ -49,6 +49,7 @@ class PodContext:
     task_id: str
     identity: PodIdentity | None = None
     random_name_suffix: bool = True
+    name_suffix: str | None = None  # instead of a random one (``names.try_suffix``)
     namespace_fallback: str = "default"
     in_cluster: bool = False
     xcom_sidecar_image: str | None = None
@@ -127,7 +128,8 @@ def pod_dict(arguments: PodArguments, context: PodContext) -> dict[str, Any]:
     pod = {"apiVersion": "v1", "kind": "Pod", **pod}
     pod["spec"].setdefault("hostNetwork", False)  # the provider always sends it
     metadata = pod["metadata"]
-    metadata["name"] = pod_name(arguments.name or metadata.get("name"), context.task_id, context.random_name_suffix)
+    metadata["name"] = pod_name(arguments.name or metadata.get("name"), context.task_id, context.random_name_suffix,
+                                context.name_suffix)
     metadata["namespace"] = arguments.namespace or metadata.get("namespace") or context.namespace_fallback
     attach_secrets(pod, arguments.secrets or [], arguments.base_container_name)
     if arguments.do_xcom_push:

@@ -14,6 +14,7 @@ from airflow_kpo_deferrable.podspec import (
     identity_labels,
     pod_name,
 )
+from airflow_kpo_deferrable.podspec.names import carries_identity, try_suffix
 from tests.support.podspec import DNS_SUBDOMAIN, IDENTITY, LABEL_VALUE
 
 # -- names and labels ----------------------------------------------------------------------------------------------
@@ -90,3 +91,24 @@ def test_identity_label_values_stay_distinct_and_valid() -> None:
     assert identity_labels(PodIdentity("d", "t", run_ids[0], -1, 1)) == identity_labels(
         PodIdentity("d", "t", run_ids[0], -1, 1)
     )
+
+
+def test_a_try_suffix_is_the_same_for_one_try_and_differs_between_tries() -> None:
+    """A pod the triggerer creates is named from its try, so a restarted trigger's create finds it (409)."""
+    again = PodIdentity(IDENTITY.dag_id, IDENTITY.task_id, IDENTITY.run_id, IDENTITY.map_index, IDENTITY.try_number)
+    next_try = PodIdentity(IDENTITY.dag_id, IDENTITY.task_id, IDENTITY.run_id, IDENTITY.map_index, IDENTITY.try_number + 1)
+    other_index = PodIdentity(IDENTITY.dag_id, IDENTITY.task_id, IDENTITY.run_id, 3, IDENTITY.try_number)
+    suffix = try_suffix(IDENTITY)
+    assert try_suffix(again) == suffix
+    assert len({suffix, try_suffix(next_try), try_suffix(other_index)}) == 3
+    name = pod_name(None, "x" * 100, True, suffix)
+    assert name.endswith("-" + suffix) and len(name) <= 63 and DNS_SUBDOMAIN.fullmatch(name)
+    assert re.fullmatch(r"[a-z0-9]{8}", suffix)
+
+
+def test_carries_identity_needs_every_identity_label() -> None:
+    labels = identity_labels(IDENTITY)
+    assert carries_identity(labels | {"extra": "x"}, IDENTITY)
+    assert not carries_identity({k: v for k, v in labels.items() if k != "try_number"}, IDENTITY)
+    assert not carries_identity(labels | {"try_number": "9"}, IDENTITY)
+    assert not carries_identity(None, IDENTITY)
