@@ -69,11 +69,13 @@ from airflow_kpo_deferrable.logs.lines import HookFailed
 from airflow_kpo_deferrable.logs.sync import copy_logs
 from airflow_kpo_deferrable.node_loss import FORCE_DELETE_MESSAGE, delete_grace_period, node_lost_model
 from airflow_kpo_deferrable.operators import callbacks as hooks
+from airflow_kpo_deferrable.operators import start
 from airflow_kpo_deferrable.operators.adoption import adopt_or_clear
 from airflow_kpo_deferrable.operators.arguments import KubernetesPodArguments
 from airflow_kpo_deferrable.orphans import TryEnded, ensure_running
 from airflow_kpo_deferrable.outcome import Outcome, PodResult, evaluate
-from airflow_kpo_deferrable.podspec import PodIdentity, identity_labels
+from airflow_kpo_deferrable.podspec import PodIdentity
+from airflow_kpo_deferrable.podspec.names import carries_identity
 from airflow_kpo_deferrable.podspec.problems import fail
 from airflow_kpo_deferrable.podspec.xcom import SIDECAR_NAME
 from airflow_kpo_deferrable.triggers.pod import (
@@ -113,18 +115,22 @@ class KubernetesPodOperator(KubernetesPodArguments):
         plugin listeners are installed, with ``do_xcom_push=True``, with ``on_success_callback`` /
         ``on_skipped_callback`` set, or with ``callbacks``, ``progress_callback`` or ``log_formatter`` set
         (``finish.finish_mode``).
+    :param start_from_trigger: the triggerer creates the pod, with no worker at all to start the task (Airflow's
+        ``start_from_trigger``; ``operators/start.py`` says what it needs). Default False.
     """
 
     ui_color = "#4a90d9"
 
-    def __init__(self, *, finish_in_triggerer: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *, finish_in_triggerer: bool = True, start_from_trigger: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not isinstance(finish_in_triggerer, bool):
-            raise fail(
-                f"finish_in_triggerer={finish_in_triggerer!r} must be True or False "
-                "(False: a worker resumes the task to finish it)"
-            )
+        for flag, value, off in (("finish_in_triggerer", finish_in_triggerer, "a worker resumes the task to finish it"),
+                                 ("start_from_trigger", start_from_trigger, "a worker creates the pod")):
+            if not isinstance(value, bool):
+                raise fail(f"{flag}={value!r} must be True or False (False: {off})")
         self.finish_in_triggerer = finish_in_triggerer
+        if start_from_trigger:
+            self.start_trigger_args = start.start_trigger_args(self, self.finish_mode())
+            self.start_from_trigger = True
         self._created: tuple[str, str, str | None] | None = None
         self._creating: tuple[str, str, PodIdentity] | None = None
 
@@ -221,7 +227,9 @@ class KubernetesPodOperator(KubernetesPodArguments):
         return evaluate(api.api_client.sanitize_for_serialization(pod), self.base_container_name, NO_DEADLINES,
                         datetime.now(UTC))
 
-    def _trigger(self, pod: V1Pod, uid: str | None, mode: FinishMode) -> PodTrigger:
+    def _trigger(self, pod: V1Pod, uid: str | None, mode: FinishMode, *, worker_deferred: bool = True) -> PodTrigger:
+        """The trigger that waits for ``pod``; ``worker_deferred`` False when no worker deferred the task (the
+        triggerer created the pod: no deferring worker for a resume to race with)."""
         now = datetime.now(UTC)
         name, namespace = pod.metadata.name, pod.metadata.namespace
         # With a log_formatter or progress callbacks every line is copied on the worker (callbacks.lines_on_worker).
@@ -247,7 +255,8 @@ class KubernetesPodOperator(KubernetesPodArguments):
             execution_deadline=now + self.execution_timeout if self.execution_timeout else None,
             on_kill_action=self.on_kill_action,
             termination_grace_period=self.termination_grace_period,
-            event_not_before=None if mode.in_triggerer else now + timedelta(seconds=DEFER_SETTLE_SECONDS),
+            event_not_before=None if mode.in_triggerer or not worker_deferred
+            else now + timedelta(seconds=DEFER_SETTLE_SECONDS),
             log_containers=logged,
             live_logs=bool(logged),
             checkpoint_seconds=float(self.logging_interval or DEFAULT_CHECKPOINT_SECONDS),
@@ -275,8 +284,7 @@ class KubernetesPodOperator(KubernetesPodArguments):
                         raise
         # A retried create answered 409: the earlier attempt reached the server. Accept only our own pod.
         existing = api.read_namespaced_pod(pod.metadata.name, namespace)
-        ours = identity_labels(identity)
-        if any((existing.metadata.labels or {}).get(k) != v for k, v in ours.items()):
+        if not carries_identity(existing.metadata.labels, identity):
             raise AirflowException(f"pod {pod.metadata.name} already exists in {namespace} and is not this task's")
         return existing
 
@@ -420,8 +428,7 @@ class KubernetesPodOperator(KubernetesPodArguments):
             # carries this try's identity (with random_name_suffix=False the name alone proves nothing).
             name, namespace, identity = self._creating
             pod = self._read_pod(api, name, namespace)
-            ours = identity_labels(identity)
-            if pod is None or any((pod.metadata.labels or {}).get(k) != v for k, v in ours.items()):
+            if pod is None or not carries_identity(pod.metadata.labels, identity):
                 return
             self._created = (name, namespace, pod.metadata.uid)
         if self._created is None:

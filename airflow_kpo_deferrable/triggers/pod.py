@@ -181,7 +181,7 @@ class PodTrigger(BaseTrigger):
         background = asyncio.create_task(self._checkpoints(logs, writer)) if logs else None
         try:
             result = await self.wait(observe=observe, sweep=True)
-            state = TriggerState(uid=self.pod_uid, logs=resume_points_on_pod(self._last_pod))
+            state = TriggerState(uid=self.pod_uid, logs=resume_points_on_pod(self._last_pod), pod=self.pod_name)
             if result.outcome is Outcome.DELETED:  # maybe our own delete before a triggerer restart
                 state = await store.load(self.pod_uid) or state
             if state.decided is not None:  # decided (and maybe deleted by us) before a triggerer restart

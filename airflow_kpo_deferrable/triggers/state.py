@@ -8,8 +8,10 @@ Why: ``run()`` starts from scratch after a triggerer restart or redistribution. 
   cached pod: no request of its own;
 * the outcome once decided, recorded *before* the pod is deleted: a trigger restarted after our own delete would
   otherwise see the pod gone and report a deletion failure for a task that succeeded — kept in an XCom of the
-  trigger's own task instance (``kpo_trigger_state``), since the pod is gone by then. It is read **only when the pod
-  is gone**, never at trigger start.
+  trigger's own task instance (``kpo_trigger_state``), since the pod is gone by then. A ``PodTrigger`` reads it
+  **only when the pod is gone**, never at its start; a ``PodStartTrigger`` (which creates the pod) reads it once
+  before creating, matched by the pod's name (derived from the task try), so a restart after our delete does not
+  start the pod again.
 
 Why not everything in the XCom: in Airflow 3.3.2 a trigger's ``GetXCom``/``SetXCom`` (``SUPERVISOR_COMMS``,
 ``jobs/triggerer_job_runner.py``) is answered by the triggerer's supervisor with a *synchronous* call to the API
@@ -27,8 +29,9 @@ instead, in the background — while pods are still starting, never at an end a 
 
 Facts it handles:
 
-* A new try starts with its XComs cleared, and the record names the pod's uid, so a record never leaks into another
-  pod's trigger; the annotation lives on the pod itself.
+* A new try starts with its XComs cleared (not when the scheduler defers it straight to a trigger: then an earlier
+  try's record remains), and the record names the pod's uid and name, so a record never leaks into another pod's
+  trigger; the annotation lives on the pod itself.
 * Without a task instance or supervisor (``dag.test()``, the operator's own wait on a worker, unit tests) the XCom
   store is a no-op: a restart there cannot happen.
 * Storing or reading may fail (API server restarting, RBAC without ``patch``): a warning, never an exception — the
@@ -51,25 +54,32 @@ STATE_KEY = "kpo_trigger_state"
 
 @dataclass
 class TriggerState:
-    """The record: the pod's uid, each container's resume point, and the decided result (``PodResult.to_dict``)."""
+    """The record: the pod's uid and name, each container's resume point, and the decided result
+    (``PodResult.to_dict``)."""
 
     uid: str | None
     logs: dict[str, ResumePoint] = field(default_factory=dict)
     decided: dict[str, Any] | None = None
+    pod: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "uid": self.uid,
+            "pod": self.pod,
             "logs": resume_points_to_json(self.logs),
             "decided": self.decided,
         }
 
     @classmethod
-    def from_json(cls, data: Any, uid: str | None) -> TriggerState | None:
-        """The record if it is one of ours for this pod; None otherwise."""
-        if not isinstance(data, dict) or data.get("uid") != uid:
+    def from_json(cls, data: Any, uid: str | None, pod: str | None = None) -> TriggerState | None:
+        """The record if it is one of ours for this pod (by uid, or by name when the uid is not known: a pod the
+        triggerer created, whose name is derived from the task try); None otherwise."""
+        if not isinstance(data, dict):
             return None
-        return cls(uid=uid, logs=resume_points_from_json(data.get("logs")), decided=data.get("decided"))
+        if data.get("uid") != uid and (pod is None or data.get("pod") != pod):
+            return None
+        return cls(uid=data.get("uid"), logs=resume_points_from_json(data.get("logs")), decided=data.get("decided"),
+                   pod=data.get("pod"))
 
 
 def resume_points_to_json(points: dict[str, ResumePoint]) -> dict[str, list[int]]:
@@ -173,7 +183,7 @@ class StateStore:
         ti = self._ti
         return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index}
 
-    async def load(self, uid: str | None) -> TriggerState | None:
+    async def load(self, uid: str | None, *, pod: str | None = None) -> TriggerState | None:
         comms = self._comms()
         if comms is None:
             return None
@@ -184,7 +194,7 @@ class StateStore:
             answer = await comms.asend(GetXCom(key=STATE_KEY, **self._where()))
             if not isinstance(answer, XComResult) or answer.value is None:
                 return None
-            return TriggerState.from_json(BaseXCom.deserialize_value(answer), uid)
+            return TriggerState.from_json(BaseXCom.deserialize_value(answer), uid, pod)
         except Exception as error:  # noqa: BLE001 — see the module docstring
             self._warn(f"Could not read this trigger's saved state ({type(error).__name__}: {error}); starting afresh")
             return None

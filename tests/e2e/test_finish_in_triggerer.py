@@ -29,7 +29,9 @@ pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(300
 
 WORKER_RESUME = "Resumed on a worker"
 IN_TRIGGERER = "Finished in the triggerer"
-DAG_IDS = ("fin_ok", "fin_ok_callback", "fin_retry", "fin_fail", "fin_skip", "fin_skip_worker", "fin_worker")
+DAG_IDS = ("fin_ok", "fin_ok_callback", "fin_retry", "fin_fail", "fin_skip", "fin_skip_worker", "fin_worker",
+           "sft_ok", "sft_retry", "sft_xcom", "sft_bad", "sft_restart")
+STARTED_IN_TRIGGERER = "Started from the triggerer (start_from_trigger=True)"
 
 DAGS = textwrap.dedent(
     '''
@@ -75,6 +77,17 @@ DAGS = textwrap.dedent(
             skip_on_exit_code=[42], finish_in_triggerer=False)
     one_pod("fin_worker", arguments=[GATED["fin_worker"] + SLOW + "print('finished by a worker')"],
             finish_in_triggerer=False)
+
+    # start_from_trigger: no worker creates the pod; templates are rendered by the triggerer.
+    one_pod("sft_ok", start_from_trigger=True, env_vars={{"RUN_{{{{ ti.try_number }}}}": "{{{{ run_id }}}}"}},
+            arguments=[GATED["sft_ok"] + "import os; print('run', os.environ['RUN_1'])"])
+    one_pod("sft_retry", start_from_trigger=True, retries=1, retry_delay=timedelta(seconds=1),
+            arguments=[GATED["sft_retry"] + "import sys; print('try failing'); sys.exit(5)"])
+    one_pod("sft_xcom", start_from_trigger=True, do_xcom_push=True,
+            arguments=["import json; json.dump({{'n': 7}}, open('/airflow/xcom/return.json', 'w'))"])
+    one_pod("sft_bad", start_from_trigger=True, labels={{"team": "{{{{ 'not a label value!' }}}}"}},
+            arguments=["print('never runs')"])
+    one_pod("sft_restart", start_from_trigger=True, arguments=[GATED["sft_restart"] + "print('survived')"])
     '''
 )
 
@@ -123,8 +136,10 @@ def callback_file(stack: AirflowStack, out: Path, name: str) -> str:
 
 
 def test_a_success_ends_in_the_triggerer_with_its_log(stack: AirflowStack, kube: CoreV1Api, gates: Gates) -> None:
-    _, state, log = run(stack, gates, "fin_ok", until=IN_TRIGGERER)
+    run_id, state, log = run(stack, gates, "fin_ok", until=IN_TRIGGERER)
     assert state == "success", log
+    ti = stack.task_instance("fin_ok", run_id, "pod")
+    assert ti is not None and ti.get("queued_when") is not None, ti  # a worker created its pod (start_from_trigger: no)
     assert "Finish mode: the trigger finishes the task (no worker resume)" in log
     assert log.count("line one") == 1 and log.count("line two") == 1, log
     assert log.index("line one") < log.index("line two") < log.index(IN_TRIGGERER)
@@ -194,3 +209,82 @@ def test_finish_in_triggerer_false_resumes_on_a_worker(stack: AirflowStack, kube
     assert WORKER_RESUME in log and IN_TRIGGERER not in log
     assert log.count("finished by a worker") == 1, log
     assert pods_of(kube, "fin_worker") == []
+
+
+# -- start_from_trigger ------------------------------------------------------------------------------------------
+
+
+def never_on_a_worker(stack: AirflowStack, dag_id: str, run_id: str) -> None:
+    """No executor ever ran this task: it was never queued (a worker start, create or resume, queues it first)."""
+    ti = stack.task_instance(dag_id, run_id, "pod")
+    assert ti is not None and ti.get("queued_when") is None, ti
+
+
+def test_start_from_trigger_creates_and_finishes_with_no_worker(
+    stack: AirflowStack, kube: CoreV1Api, gates: Gates
+) -> None:
+    run_id, state, log = run(stack, gates, "sft_ok", until=IN_TRIGGERER)
+    assert state == "success", log
+    assert STARTED_IN_TRIGGERER in log and "Created pod sft-ok-" in log, log
+    assert f"run {run_id}" in log, log  # env name and value rendered by the triggerer
+    assert WORKER_RESUME not in log, log
+    never_on_a_worker(stack, "sft_ok", run_id)
+    assert pods_of(kube, "sft_ok") == []
+
+
+def test_start_from_trigger_retries_with_a_new_pod_per_try(
+    stack: AirflowStack, kube: CoreV1Api, out: Path, gates: Gates
+) -> None:
+    run_id, state, second = run(stack, gates, "sft_retry", until=IN_TRIGGERER, try_number=2)
+    assert state == "failed"
+    first = stack.wait_for_log("sft_retry", run_id, "pod", IN_TRIGGERER, try_number=1)
+    names = [next(w for w in log.split() if w.startswith("sft-retry-")) for log in (first, second)]
+    assert names[0] != names[1], names
+    for log in (first, second):
+        assert STARTED_IN_TRIGGERER in log and "exit code 5" in log and "try failing" in log, log
+    assert callback_file(stack, out, "sft_retry.retry.1") == "retry"
+    assert callback_file(stack, out, "sft_retry.failure.2") == "failure"
+    never_on_a_worker(stack, "sft_retry", run_id)
+    assert pods_of(kube, "sft_retry") == []
+
+
+def test_start_from_trigger_with_do_xcom_push_resumes_on_a_worker_once(stack: AirflowStack, kube: CoreV1Api) -> None:
+    stack.wait_for_dag("sft_xcom", timeout=90)
+    run_id = stack.trigger_dag("sft_xcom")
+    state = stack.wait_for_run("sft_xcom", run_id, timeout=150)
+    log = stack.wait_for_log("sft_xcom", run_id, "pod", "Deleted pod sft-xcom-", timeout=60)
+    assert state == "success", log
+    assert STARTED_IN_TRIGGERER in log and "Finish mode: do_xcom_push=True" in log and WORKER_RESUME in log, log
+    value = stack.api("GET", f"/api/v2/dags/sft_xcom/dagRuns/{run_id}/taskInstances/pod/xcomEntries/return_value")
+    assert value["value"] in ({"n": 7}, '{"n": 7}', "{'n': 7}"), value
+    assert pods_of(kube, "sft_xcom") == []
+
+
+def test_start_from_trigger_bad_rendered_argument_fails_before_any_pod(stack: AirflowStack, kube: CoreV1Api) -> None:
+    stack.wait_for_dag("sft_bad", timeout=90)
+    run_id = stack.trigger_dag("sft_bad")
+    assert stack.wait_for_run("sft_bad", run_id, timeout=150) == "failed"
+    log = stack.wait_for_log("sft_bad", run_id, "pod", "so none was created", timeout=60)
+    assert "labels" in log and "not a label value!" in log, log
+    never_on_a_worker(stack, "sft_bad", run_id)
+    assert pods_of(kube, "sft_bad") == []
+
+
+def test_start_from_trigger_after_a_triggerer_restart_adopts_its_pod(
+    stack: AirflowStack, kube: CoreV1Api, gates: Gates
+) -> None:
+    stack.wait_for_dag("sft_restart", timeout=90)
+    run_id = stack.trigger_dag("sft_restart")
+    stack.wait_for_task("sft_restart", run_id, "pod", states=["deferred"], timeout=120)
+    stack.wait_for_log("sft_restart", run_id, "pod", "Created pod sft-restart-", timeout=120)
+    first = [p.metadata.name for p in pods_of(kube, "sft_restart")]
+    stack.kill_triggerer()
+    stack.start_triggerer()
+    stack.wait_for_log("sft_restart", run_id, "pod", "exists already (created by this try before)", timeout=120)
+    assert [p.metadata.name for p in pods_of(kube, "sft_restart")] == first  # no second pod
+    gates.open("sft_restart.1")
+    assert stack.wait_for_run("sft_restart", run_id, timeout=150) == "success"
+    log = stack.wait_for_log("sft_restart", run_id, "pod", IN_TRIGGERER, timeout=60)
+    assert log.count("survived") == 1, log
+    never_on_a_worker(stack, "sft_restart", run_id)
+    assert pods_of(kube, "sft_restart") == []
