@@ -17,6 +17,9 @@ the defaults assume a production deployment on an idle host. Facts it handles:
   default ``modified_time`` sort mode). An unchanged file is not re-parsed for ``MIN_FILE_PROCESS_INTERVAL`` seconds:
   with Airflow's 30 s, or the 5 s we had, re-parsing unchanged files (about 1.3 s of CPU each on a loaded 2-core
   machine) cost a third of a core per stack for nothing. One parsing process keeps the dag-processor's CPU bounded.
+- Every component gets the same ``[core] fernet_key``. Without one, each component that starts before the first has
+  written ``airflow.cfg`` makes up a key of its own (or none), and what one encrypts another cannot read: seen with
+  ``start_from_trigger``, where the scheduler encrypts the trigger's kwargs and the triggerer died decrypting them.
 - With ``SIMPLE_AUTH_MANAGER_ALL_ADMINS=True``, ``GET /auth/token`` hands out an admin bearer token without a login.
 """
 
@@ -43,6 +46,7 @@ class StackSettings:
     sqlalchemy_conn: str
     api_secret: str
     jwt_secret: str
+    fernet_key: str
 
 
 def airflow_environment(settings: StackSettings) -> dict[str, str]:
@@ -66,6 +70,7 @@ def airflow_environment(settings: StackSettings) -> dict[str, str]:
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API__SECRET_KEY": settings.api_secret,
         "AIRFLOW__API_AUTH__JWT_SECRET": settings.jwt_secret,
+        "AIRFLOW__CORE__FERNET_KEY": settings.fernet_key,
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": str(EXECUTION_API_TIMEOUT),
         "AIRFLOW__API__LOG_FETCH_TIMEOUT_SEC": "2",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": f"{home}/logs",

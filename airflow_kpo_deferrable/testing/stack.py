@@ -21,6 +21,7 @@ This module composes the parts: ``settings`` (the Airflow configuration), ``data
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
@@ -95,6 +96,7 @@ class AirflowStack:
         # 64 bytes: shorter JWT secrets make every component warn (RFC 7518 minimum for HS512).
         self._api_secret = secrets.token_hex(32)
         self._jwt_secret = secrets.token_hex(32)
+        self._fernet_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # what Fernet.generate_key() is
         self._database = f"airflow_kpo_{self._stack_id[:16]}"
         self._components: dict[str, Component] = {}
         self.rest = AirflowRestClient(self.url)
@@ -122,6 +124,7 @@ class AirflowStack:
             sqlalchemy_conn=self._sqlalchemy_conn(),
             api_secret=self._api_secret,
             jwt_secret=self._jwt_secret,
+            fernet_key=self._fernet_key,
         )
         ours = {**airflow_environment(stack), STACK_MARKER: self._stack_id}
         return {**processes.clean_environment(), **ours, **self.extra_env}
