@@ -145,6 +145,7 @@ class LiveLogs:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._slots: set[str] = set()
         self._pod: dict[str, Any] | None = None
+        self._pod_seen = asyncio.Event()  # set (and replaced) on every newer pod state: wakes a waiting re-follow
         self._over_cap_said = False
         self._ready = start_after is not None
 
@@ -165,6 +166,8 @@ class LiveLogs:
     def observe(self, pod: dict[str, Any] | None) -> None:
         """The newest pod state: follow every selected container that has started (once each)."""
         self._pod = pod
+        self._pod_seen.set()
+        self._pod_seen = asyncio.Event()
         if not self._live or not self._ready:
             return
         for container in self.containers:
@@ -207,9 +210,15 @@ class LiveLogs:
             copy = self._copy(container, follow=True)
             while True:
                 await drive_copy_async(api, self.pod_name, self.namespace, copy, warn=self._quiet)
+                # The stream ends when the container exits, usually a moment before the watch shows it terminated:
+                # wait for the next pod state (or REFOLLOW_SECONDS: a stream that closed early is followed again).
+                seen = self._pod_seen
                 if _ended(self._pod, container):
                     return
-                await asyncio.sleep(REFOLLOW_SECONDS)  # the stream closed early (server timeout, rotation): again
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(seen.wait(), REFOLLOW_SECONDS)
+                if _ended(self._pod, container):
+                    return
         finally:
             self._release(container)
 
