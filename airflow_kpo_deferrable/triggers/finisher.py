@@ -7,10 +7,11 @@ worker's (``finish.py``); this module does the trigger's I/O in their order.
 Order, and why (a triggerer may die between any two steps; ``run()`` then starts over):
 
 1. copy what remains of the logs (``LiveLogs.finish``);
-2. record the final resume points on the pod and the decided outcome with them (``triggers/state.py``) — before
-   anything is deleted, so a restarted trigger that finds the pod copies nothing twice, and one that finds it gone
-   reads the record and skips waiting and copying instead of reporting our own delete as a deletion;
-   a failure's events and pod spec (``log_events_on_failure`` …, ``events.py``) are written while the pod exists;
+2. record the final resume points on the pod; write a failure's events and pod spec (``log_events_on_failure`` …,
+   ``events.py``) while the pod exists; then record the decided outcome with the resume points (an Event,
+   ``triggers/record.py``, else an XCom: ``triggers/state.py``) — before anything is deleted, so a restarted trigger
+   that finds the pod copies nothing twice, and one that finds it gone reads the record and skips waiting and
+   copying instead of reporting our own delete as a deletion;
 3. apply ``on_finish_action`` (the delete is idempotent: gone already is fine);
 4. write the typed end line and the last log lines, one record per line, then return the event. Airflow applies the
    event once; a trigger restarted before that yields the same event again, and after it the task is no longer
@@ -62,8 +63,8 @@ async def finish_in_triggerer(
             if trigger._last_pod is not None:
                 await writer.write(state.logs)
         state.decided = {**result.to_dict(), "phase": phase}
-        await store.save(state)
         await _log_failure_details(trigger, result, spec)
+        await store.save(state)
     else:
         phase = state.decided.get("phase")
         log.info("The outcome was decided before a triggerer restart; its logs were copied then")

@@ -172,7 +172,8 @@ class PodTrigger(BaseTrigger):
             return
         # Nothing is read through the triggerer's supervisor here (``triggers/state.py``): live streams start once
         # the pod is first seen, after the resume points a trigger before a restart saved on it.
-        store = StateStore(getattr(self, "task_instance", None), self.log.warning)
+        store = StateStore(getattr(self, "task_instance", None), self.log.warning,
+                           functools.partial(async_core_v1, self._target), self.namespace, self.pod_name)
         if self.finish is not None:  # it will write its decided outcome through the supervisor
             warm_up_supervisor(getattr(self, "task_instance", None), self.log.warning)
         logs = self._logs()

@@ -7,33 +7,34 @@ Why: ``run()`` starts from scratch after a triggerer restart or redistribution. 
   with one PATCH every ``checkpoint_seconds`` while lines move. A restarted trigger reads it from the shared watch's
   cached pod: no request of its own;
 * the outcome once decided, recorded *before* the pod is deleted: a trigger restarted after our own delete would
-  otherwise see the pod gone and report a deletion failure for a task that succeeded — kept in an XCom of the
-  trigger's own task instance (``kpo_trigger_state``), since the pod is gone by then. A ``PodTrigger`` reads it
-  **only when the pod is gone**, never at its start; a ``PodStartTrigger`` (which creates the pod) reads it once
-  before creating, matched by the pod's name (derived from the task try), so a restart after our delete does not
-  start the pod again.
+  otherwise see the pod gone and report a deletion failure for a task that succeeded — kept in a Kubernetes Event
+  next to the pod (``triggers/record.py``), which outlives it, or, where RBAC forbids Events, in an XCom of the
+  trigger's own task instance (``kpo_trigger_state``). A ``PodTrigger`` reads it **only when the pod is gone**, never
+  at its start; a ``PodStartTrigger`` (which creates the pod) reads the Event once before creating, matched by the
+  pod's name (derived from the task try), so a restart after our delete does not start the pod again.
 
-Why not everything in the XCom: in Airflow 3.3.2 a trigger's ``GetXCom``/``SetXCom`` (``SUPERVISOR_COMMS``,
+Why not in the XCom first: in Airflow 3.3.2 a trigger's ``GetXCom``/``SetXCom`` (``SUPERVISOR_COMMS``,
 ``jobs/triggerer_job_runner.py``) is answered by the triggerer's supervisor with a *synchronous* call to the API
 server, in the one loop that also forwards every trigger's events and heartbeats the triggerer. One read per new
 trigger and one write per streaming pod every few seconds kept that loop busy; a slow API server answer (5 s
 timeout, retried) then held every trigger's event back, seen as ~30 s stalls ("TriggerRunner subprocess event
-loop appears deadlocked"). Now a task costs the supervisor one ``SetXCom`` (its decided outcome) and, only after a
-restart that found its pod gone, one ``GetXCom``.
+loop appears deadlocked"). Even one ``SetXCom`` per task queues when many pods end together (``triggers/record.py``
+has the figures). So the record goes to Kubernetes, and the supervisor only hears of a task through its events —
+and through the XCom fallback.
 
-The first such call in a triggerer process is far dearer than the rest: the supervisor builds its in-process
+The first supervisor call in a triggerer process is far dearer than the rest: the supervisor builds its in-process
 execution API (FastAPI app, imported and assembled on first use: ~4 s on an idle 2-core machine, 13–35 s seen on a
 loaded one) inside that same loop, so every trigger's events wait that long. Left to chance it lands on the first
-pod's end (the first decided-outcome write). ``warm_up_supervisor`` makes it happen at the first trigger's start
-instead, in the background — while pods are still starting, never at an end a user waits for.
+pod's end (the first event, or the first decided-outcome XCom). ``warm_up_supervisor`` makes it happen at the first
+trigger's start instead, in the background — while pods are still starting, never at an end a user waits for.
 
 Facts it handles:
 
-* A new try starts with its XComs cleared (not when the scheduler defers it straight to a trigger: then an earlier
-  try's record remains), and the record names the pod's uid and name, so a record never leaks into another pod's
-  trigger; the annotation lives on the pod itself.
-* Without a task instance or supervisor (``dag.test()``, the operator's own wait on a worker, unit tests) the XCom
-  store is a no-op: a restart there cannot happen.
+* The record names the pod's uid and name, and its Event's name holds the try (an XCom of an earlier try may
+  remain: a try the scheduler defers straight to a trigger starts with its XComs uncleared), so a record never
+  leaks into another pod's trigger; the resume-point annotation lives on the pod itself.
+* Without a task instance (``dag.test()``, the operator's own wait on a worker, unit tests) the store is a no-op:
+  a restart there cannot happen.
 * Storing or reading may fail (API server restarting, RBAC without ``patch``): a warning, never an exception — the
   worst case is lines repeated after a restart, or (reading) a restarted trigger that treats the pod as new.
 """
@@ -44,10 +45,12 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow_kpo_deferrable.logs.lines import ResumePoint
-from airflow_kpo_deferrable.podspec.names import LOG_RESUME_ANNOTATION
+from airflow_kpo_deferrable.podspec.names import LOG_RESUME_ANNOTATION, PodIdentity
+from airflow_kpo_deferrable.triggers.record import record_event, record_name, record_of
 
 STATE_KEY = "kpo_trigger_state"
 
@@ -167,12 +170,28 @@ def warm_up_supervisor(task_instance: Any, warn: Callable[[str], None]) -> async
 
 
 class StateStore:
-    """Reads and writes the decided-outcome record through the triggerer's supervisor; a no-op where there is none.
-    Each call is a synchronous API call in the supervisor's loop (module docstring): call it rarely."""
+    """Reads and writes the decided-outcome record: as a Kubernetes Event (``triggers/record.py``) when given the
+    pod's API, else — or when RBAC forbids the Event — as an XCom through the triggerer's supervisor (each call a
+    synchronous API call in the supervisor's loop: module docstring). A no-op without a task instance."""
 
-    def __init__(self, task_instance: Any, warn: Any) -> None:
+    def __init__(
+        self,
+        task_instance: Any,
+        warn: Any,
+        api: Callable[[], Awaitable[Any]] | None = None,
+        namespace: str | None = None,
+        pod_name: str | None = None,
+    ) -> None:
         self._ti = task_instance
         self._warn = warn
+        self._api = api if namespace and pod_name else None
+        self._namespace = namespace
+        self._pod_name = pod_name
+
+    def _identity(self) -> PodIdentity:
+        ti = self._ti
+        return PodIdentity(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
+                           map_index=ti.map_index if ti.map_index is not None else -1, try_number=ti.try_number)
 
     def _comms(self) -> Any:
         if self._ti is None or not getattr(self._ti, "run_id", None):
@@ -183,7 +202,41 @@ class StateStore:
         ti = self._ti
         return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index}
 
-    async def load(self, uid: str | None, *, pod: str | None = None) -> TriggerState | None:
+    async def load(self, uid: str | None, *, pod: str | None = None, xcom: bool = True) -> TriggerState | None:
+        """The record for this pod (by ``uid``, or by name ``pod`` when the uid is unknown). ``xcom=False``: the
+        Event only, never the supervisor (a trigger's start)."""
+        if self._ti is None or not getattr(self._ti, "run_id", None):
+            return None
+        if self._api is not None:
+            try:
+                api = await self._api()
+                event = await api.read_namespaced_event(record_name(self._pod_name, self._identity()), self._namespace)
+                found = TriggerState.from_json(record_of(api.api_client.sanitize_for_serialization(event)), uid, pod)
+                if found is not None:
+                    return found
+            except Exception as error:  # noqa: BLE001 — see the module docstring
+                if getattr(error, "status", None) != 404:
+                    self._warn(f"Could not read this pod's decided-outcome Event ({type(error).__name__}: {error})")
+        return await self._load_xcom(uid, pod) if xcom else None
+
+    async def save(self, state: TriggerState) -> bool:
+        if self._ti is None or not getattr(self._ti, "run_id", None):
+            return False
+        if self._api is not None:
+            record = record_event(state.to_json(), self._pod_name, self._namespace, self._identity(),
+                                  datetime.now(UTC))
+            try:
+                api = await self._api()
+                await api.create_namespaced_event(self._namespace, record)
+                return True
+            except Exception as error:  # noqa: BLE001 — see the module docstring
+                if getattr(error, "status", None) == 409:  # recorded before a restart
+                    return True
+                self._warn(f"Could not record the decided outcome as an Event ({type(error).__name__}: {error}; "
+                           "RBAC: events create/get); keeping it in an XCom instead")
+        return await self._save_xcom(state)
+
+    async def _load_xcom(self, uid: str | None, pod: str | None) -> TriggerState | None:
         comms = self._comms()
         if comms is None:
             return None
@@ -199,7 +252,7 @@ class StateStore:
             self._warn(f"Could not read this trigger's saved state ({type(error).__name__}: {error}); starting afresh")
             return None
 
-    async def save(self, state: TriggerState) -> bool:
+    async def _save_xcom(self, state: TriggerState) -> bool:
         comms = self._comms()
         if comms is None:
             return False
