@@ -37,6 +37,15 @@ STATE_CODES = {None: "-", "scheduled": "s", "queued": "q", "running": "r", "defe
 STATES_BY_CODE = {code: state for state, code in STATE_CODES.items()}
 
 
+def task_index(task_id: str | None, map_index: Any) -> int:
+    """Which of the run's pod tasks a record is about: its map index (``--shape mapped``), else the ``N`` of its
+    task id ``pod_N`` (``--shape tasks``: one unmapped task per pod); -1 for anything else."""
+    if map_index is not None and int(map_index) >= 0:
+        return int(map_index)
+    head, _, number = (task_id or "").rpartition("_")
+    return int(number) if head == "pod" and number.isdigit() else -1
+
+
 def state_codes(states: Mapping[int, str | None], count: int) -> str:
     """Map index → state as a string of ``STATE_CODES`` (``?`` for a state not listed)."""
     return "".join(STATE_CODES.get(states.get(index), "?") for index in range(count))
@@ -54,7 +63,7 @@ def worker_stints(events: Iterable[Mapping[str, Any]]) -> dict[int, list[tuple[f
         if event.get("event") == "running" or event.get("event") in WORKER_END_EVENTS:
             when = timestamp(event["when"])
             assert when is not None
-            by_task.setdefault(int(event.get("map_index") if event.get("map_index") is not None else -1), []).append(
+            by_task.setdefault(task_index(event.get("task_id"), event.get("map_index")), []).append(
                 (when, event["event"])
             )
     stints: dict[int, list[tuple[float, float]]] = {}
@@ -85,8 +94,8 @@ def pod_end_stamps(stamps: Mapping[str, float], labels: Mapping[str, Mapping[str
     ends: dict[int, float] = {}
     for name, when in stamps.items():
         pod_labels = labels.get(name) or {}
-        if pod_labels.get("dag_id") == dag_id and "map_index" in pod_labels:
-            index = int(pod_labels["map_index"])
+        index = task_index(pod_labels.get("task_id"), pod_labels.get("map_index"))
+        if pod_labels.get("dag_id") == dag_id and index >= 0:
             ends[index] = min(when, ends.get(index, when))  # a retried task's first pod (none in a clean run)
     return ends
 
@@ -108,8 +117,8 @@ def summarise(run: dict[str, Any], events: list[dict[str, Any]], tis: list[dict[
     running = {index: sum(end - start for start, end in spans) for index, spans in stints.items()}
     queued = sampled_seconds(run["samples"], QUEUED)
     sampled_running = sampled_seconds(run["samples"], frozenset({"running"}))
-    ends = {ti["map_index"]: timestamp(ti.get("end_date")) for ti in tis}
-    starts = {ti["map_index"]: timestamp(ti.get("start_date")) for ti in tis}
+    ends = {task_index(ti["task_id"], ti["map_index"]): timestamp(ti.get("end_date")) for ti in tis}
+    starts = {task_index(ti["task_id"], ti["map_index"]): timestamp(ti.get("start_date")) for ti in tis}
     latencies = [ends[i] - pod_ends[i] for i in pod_ends if ends.get(i) is not None]
     first_deferrals = [spans[0][1] - started for spans in stints.values() if spans]
     window = [s for s in run["samples"] if s["t"] <= run["makespan_s"]]

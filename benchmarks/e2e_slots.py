@@ -4,12 +4,15 @@
 
 Each implementation gets its own fresh Airflow stack (the test harness's api-server, scheduler, dag-processor and one
 triggerer; PostgreSQL metadata DB) over one emulator process (``benchmarks.emulator_host`` with the process runtime:
-each pod really runs ``sleep S`` as a local process). One DAG maps the operator over N pods. We sample the task
+each pod really runs ``sleep S`` as a local process). One DAG maps the operator over N pods (``--shape mapped``)
+or holds N tasks ``pod_0`` … (``--shape tasks``). We sample the task
 instances through the REST API every second: ``running`` ones hold a LocalExecutor worker slot, ``queued`` ones wait
 for one, ``deferred`` ones hold none.
 
 * ``ours``: this package's operator, ``deferrable=True``, ``finish_in_triggerer=True`` (its defaults): the trigger
   copies the log, deletes the pod and ends the task; no worker resume.
+* ``ours-start``: ``start_from_trigger=True`` as well: the scheduler defers each task straight to the triggerer,
+  which creates the pod; no worker at all (needs ``--shape tasks``: Airflow starts mapped tasks on a worker).
 * ``ours-resume``: ``finish_in_triggerer=False``: a worker resumes the task to finish it (the behaviour before
   finishing in the triggerer existed).
 * ``ours-sync``: ``deferrable=False`` (waits on the worker: one slot per pod for the pod's whole life).
@@ -50,9 +53,9 @@ from typing import Any
 from airflow_kpo_deferrable.testing.airflow_stack import AirflowStack
 
 from .common import RESULTS, command_line, connection_env, emulator_host, machine, write_json
-from .e2e_measures import pod_end_stamps, ratios, state_codes, summarise
+from .e2e_measures import pod_end_stamps, ratios, state_codes, summarise, task_index
 
-IMPLS = ("ours", "ours-resume", "ours-sync", "provider")
+IMPLS = ("ours", "ours-start", "ours-resume", "ours-sync", "provider")
 BUSY_DAG_ID = "busy"
 BUSY_RUNS_AHEAD = 2  # busy runs kept queued or running, so a busy task is always waiting for a slot
 
@@ -71,6 +74,7 @@ DAG_FILE = textwrap.dedent(
 
     OPERATORS = {
         "ours": (OurKPO, {"deferrable": True}),
+        "ours-start": (OurKPO, {"deferrable": True, "start_from_trigger": True}),
         "ours-resume": (OurKPO, {"deferrable": True, "finish_in_triggerer": False}),
         "ours-sync": (OurKPO, {"deferrable": False}),
         "provider": (ProviderKPO, {"deferrable": True}),
@@ -81,10 +85,13 @@ DAG_FILE = textwrap.dedent(
             continue
         dag_id = "slots_" + impl.replace("-", "_")
         with DAG(dag_id=dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False, max_active_tasks=1000):
-            operator.partial(
-                task_id="pod", name="slots-" + impl, namespace="default", image="busybox:1.36",
-                cmds=["sh", "-c"], get_logs=True, **kwargs,
-            ).expand(arguments=[["sleep {seconds}; echo done"]] * {pods})
+            common = dict(name="slots-" + impl, namespace="default", image="busybox:1.36", cmds=["sh", "-c"],
+                          get_logs=True, **kwargs)
+            if "{shape}" == "mapped":
+                operator.partial(task_id="pod", **common).expand(arguments=[["sleep {seconds}; echo done"]] * {pods})
+            else:  # one task per pod: Airflow starts only unmapped tasks from the triggerer
+                for index in range({pods}):
+                    operator(task_id=f"pod_{index}", arguments=["sleep {seconds}; echo done"], **common)
         # One short pod first, unmeasured: a fresh triggerer's first trips pay one-time costs (imports, the
         # supervisor's in-process API, ``triggers/state.py``) that a long-running deployment paid long ago.
         with DAG(dag_id="warmup_" + impl.replace("-", "_"), schedule=None, start_date=datetime(2026, 1, 1),
@@ -121,6 +128,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--parallelism", type=int, default=2, help="LocalExecutor worker slots")
     parser.add_argument("--impl", default="ours,ours-resume,provider", help=f"comma-separated, of {', '.join(IMPLS)}")
+    parser.add_argument("--shape", choices=("mapped", "tasks"), default="mapped",
+                        help="the pod tasks: one mapped task (.expand) or one task each; ours-start needs tasks")
     parser.add_argument("--busy", type=int, default=0, help="plain tasks that keep the slots busy (0: none)")
     parser.add_argument("--busy-seconds", type=float, default=10.0, help="mean length of one busy task")
     parser.add_argument("--json", type=Path, default=RESULTS / "e2e_slots.json")
@@ -128,6 +137,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.impl = [name.strip() for name in args.impl.split(",") if name.strip()]
     if unknown := set(args.impl) - set(IMPLS):
         parser.error(f"--impl: unknown {sorted(unknown)}; choose from {', '.join(IMPLS)}")
+    if "ours-start" in args.impl and args.shape != "tasks":
+        parser.error("--impl ours-start needs --shape tasks: Airflow starts mapped tasks on a worker")
     if "provider" in args.impl:
         try:
             version("apache-airflow-providers-cncf-kubernetes")
@@ -179,7 +190,8 @@ class BusyLoad:
 def run_one(impl: str, args: argparse.Namespace, kubeconfig: Path, workdir: Path) -> dict[str, Any]:
     dags = workdir / f"dags-{impl}"
     dags.mkdir()
-    (dags / "slots.py").write_text(DAG_FILE.replace("{pods}", str(args.pods)).replace("{seconds}", str(args.seconds)))
+    (dags / "slots.py").write_text(DAG_FILE.replace("{pods}", str(args.pods)).replace("{seconds}", str(args.seconds))
+                                   .replace("{shape}", args.shape))
     if args.busy:
         (dags / "busy.py").write_text(BUSY_DAG_FILE.replace("{busy_seconds}", str(args.busy_seconds))
                                       .replace("{busy}", str(args.busy)))
@@ -204,7 +216,8 @@ def run_one(impl: str, args: argparse.Namespace, kubeconfig: Path, workdir: Path
         timeout = math.ceil(args.pods / args.parallelism) * args.seconds * 3 + 300
         while True:
             before = time.time()
-            tis = {ti["map_index"]: ti["state"] for ti in stack.task_instances(dag_id, run_id)}
+            tis = {task_index(ti["task_id"], ti["map_index"]): ti["state"]
+                   for ti in stack.task_instances(dag_id, run_id)}
             codes = state_codes(tis, args.pods)
             busy_in_slots = busy.in_slots()
             wall = (before + time.time()) / 2
@@ -225,7 +238,7 @@ def run_one(impl: str, args: argparse.Namespace, kubeconfig: Path, workdir: Path
         events = all_pages(stack, "/api/v2/eventLogs", "event_logs", {"dag_id": dag_id, "run_id": run_id})
         final_tis = all_pages(stack, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances")
         return {
-            "impl": impl, "dag_id": dag_id, "pods": args.pods, "seconds": args.seconds,
+            "impl": impl, "dag_id": dag_id, "pods": args.pods, "seconds": args.seconds, "shape": args.shape,
             "parallelism": args.parallelism, "busy": args.busy, "busy_seconds": args.busy_seconds,
             "busy_runs": busy.runs, "state": run["state"], "triggered_wall": started_wall,
             "makespan_s": round(makespan, 1), "makespan_over_pod_seconds": round(makespan / args.seconds, 2),

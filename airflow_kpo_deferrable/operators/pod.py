@@ -75,7 +75,7 @@ from airflow_kpo_deferrable.operators.arguments import KubernetesPodArguments
 from airflow_kpo_deferrable.orphans import TryEnded, ensure_running
 from airflow_kpo_deferrable.outcome import Outcome, PodResult, evaluate
 from airflow_kpo_deferrable.podspec import PodIdentity
-from airflow_kpo_deferrable.podspec.names import carries_identity
+from airflow_kpo_deferrable.podspec.names import carries_identity, try_suffix
 from airflow_kpo_deferrable.podspec.problems import fail
 from airflow_kpo_deferrable.podspec.xcom import SIDECAR_NAME
 from airflow_kpo_deferrable.triggers.pod import (
@@ -300,12 +300,24 @@ class KubernetesPodOperator(KubernetesPodArguments):
             return super().resume_execution(next_method, next_kwargs, context)
         except TaskDeferralError:
             # Airflow failed the deferral without our resume method (trigger crash or timeout): remove the pod.
+            if self.start_from_trigger:  # the triggerer created it: no XCom, its name comes from the try
+                self._delete_try_pod(context)
+                raise
             ti = context["ti"]
             name = ti.xcom_pull(task_ids=ti.task_id, key="pod_name", map_indexes=ti.map_index)
             namespace = ti.xcom_pull(task_ids=ti.task_id, key="pod_namespace", map_indexes=ti.map_index)
             if name and namespace:
                 self._delete_unless_kept(self._api(), name, namespace, None)
             raise
+
+    def _delete_try_pod(self, context: Context) -> None:
+        """Delete this try's pod found by the name ``PodStartTrigger`` derived, if it carries this try's labels."""
+        identity = self.identity(context)
+        named = self.pod_for(identity, KubernetesHook(self.cluster).extras, name_suffix=try_suffix(identity))
+        api = self._api()
+        pod = self._read_pod(api, named.metadata.name, named.metadata.namespace)
+        if pod is not None and carries_identity(pod.metadata.labels, identity):
+            self._delete_unless_kept(api, pod.metadata.name, pod.metadata.namespace, pod.metadata.uid)
 
     def _finish(
         self,

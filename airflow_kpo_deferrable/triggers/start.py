@@ -16,9 +16,14 @@ Facts it handles:
 * ``run()`` may run again for the same try (triggerer restart or redistribution) and must not start a second pod:
   the name's suffix comes from the task try (``names.try_suffix``), so a second create answers 409 and the pod found
   is adopted when it carries this try's identity labels (a stranger's pod of that name fails the task). A pod
-  already finished *and deleted by us* before the restart is found in the decided-outcome record
-  (``triggers/state.py``) — read once here, before creating — and is then finished from the record, not re-run.
+  already finished *and deleted by us* before the restart is found in the decided-outcome record — its Event
+  (``triggers/record.py``), read once here with one GET before creating, never through the supervisor — and is then
+  finished from the record, not re-run. (Without RBAC for Events the record is an XCom, not read here.)
 * There is no deferring worker, so a worker resume (the fallbacks in ``finish.finish_mode``) needs no settle hold.
+* With ``execution_timeout`` Airflow times the deferral out at the task's start + ``execution_timeout``
+  (``timeout_after``) and cancels the trigger without ``on_kill``; the trigger's own execution deadline is never later,
+  so it ends the task first, deleting the pod. Should Airflow's check still win, the worker that fails the task
+  (``resume_execution``) finds the pod by its derived name and deletes it.
 * ``on_kill`` before the wait began deletes the pod this try may have created (identity labels checked).
 * The provider's ``pod_name`` / ``pod_namespace`` XComs are not pushed (each would be one more synchronous call in
   the triggerer's supervisor loop): the pod's name is derived from the try, and the task log names it.
@@ -100,7 +105,8 @@ class PodStartTrigger(BaseTrigger):
         mode = FinishMode(bool(self.finish_in_triggerer), str(self.finish_reason))  # decided at DAG parse
         self.log.info("Started from the triggerer (start_from_trigger=True): no worker created this pod")
         self.log.info("Finish mode: %s", mode.reason)
-        record = await StateStore(ti, self.log.warning).load(None, pod=name)
+        store = StateStore(ti, self.log.warning, functools.partial(async_core_v1, operator.cluster), namespace, name)
+        record = await store.load(None, pod=name, xcom=False)  # no supervisor call at a start
         if record is not None and record.decided is not None:
             uid = record.uid
             self.log.info("Pod %s in namespace %s was created and decided before a triggerer restart", name, namespace)
@@ -112,6 +118,10 @@ class PodStartTrigger(BaseTrigger):
                 yield TaskFailedEvent()
                 return
         inner = operator._trigger(pod, uid, mode, worker_deferred=False)
+        if self.timeout_after is not None and inner.execution_deadline is not None:
+            # Airflow's own timeout for this deferral is the task's start + execution_timeout, a little before the
+            # deadline counted from the create: end it ourselves (pod deleted, typed reason) before Airflow cancels us.
+            inner.execution_deadline = min(inner.execution_deadline, self.timeout_after)
         inner.task_instance = ti
         inner.trigger_id, inner.triggerer_job_id = self.trigger_id, self.triggerer_job_id
         self._inner = inner

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.timeout(300
 WORKER_RESUME = "Resumed on a worker"
 IN_TRIGGERER = "Finished in the triggerer"
 DAG_IDS = ("fin_ok", "fin_ok_callback", "fin_retry", "fin_fail", "fin_skip", "fin_skip_worker", "fin_worker",
-           "sft_ok", "sft_retry", "sft_xcom", "sft_bad", "sft_restart")
+           "sft_ok", "sft_retry", "sft_xcom", "sft_bad", "sft_restart", "sft_timeout")
 STARTED_IN_TRIGGERER = "Started from the triggerer (start_from_trigger=True)"
 
 DAGS = textwrap.dedent(
@@ -88,6 +88,8 @@ DAGS = textwrap.dedent(
     one_pod("sft_bad", start_from_trigger=True, labels={{"team": "{{{{ 'not a label value!' }}}}"}},
             arguments=["print('never runs')"])
     one_pod("sft_restart", start_from_trigger=True, arguments=[GATED["sft_restart"] + "print('survived')"])
+    one_pod("sft_timeout", start_from_trigger=True, execution_timeout=timedelta(seconds=15),
+            arguments=[GATED["sft_timeout"] + "print('never opened')"])  # the test never opens this gate
     '''
 )
 
@@ -288,3 +290,16 @@ def test_start_from_trigger_after_a_triggerer_restart_adopts_its_pod(
     assert log.count("survived") == 1, log
     never_on_a_worker(stack, "sft_restart", run_id)
     assert pods_of(kube, "sft_restart") == []
+
+
+def test_start_from_trigger_execution_timeout_fails_the_task_and_deletes_its_pod(
+    stack: AirflowStack, kube: CoreV1Api
+) -> None:
+    """Airflow times the deferral out at start + execution_timeout, and so does the trigger: whichever acts first
+    (the trigger, or a worker failing the task through ``resume_execution``), the pod is deleted."""
+    stack.wait_for_dag("sft_timeout", timeout=90)
+    run_id = stack.trigger_dag("sft_timeout")
+    stack.wait_for_task("sft_timeout", run_id, "pod", states=["deferred"], timeout=120)
+    stack.wait_for_log("sft_timeout", run_id, "pod", "Created pod sft-timeout-", timeout=120)
+    assert stack.wait_for_run("sft_timeout", run_id, timeout=150) == "failed"
+    stack.wait_until("the timed-out pod to be deleted", lambda: pods_of(kube, "sft_timeout") == [], 60)
