@@ -32,6 +32,10 @@ DAGS = textwrap.dedent(
     with DAG(dag_id="listened", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
         KubernetesPodOperator(task_id="pod", name="listened", namespace="default", image="python:3.12-slim",
                               cmds=["python", "-c"], arguments=[GATED])
+
+    with DAG(dag_id="listened_start", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+        KubernetesPodOperator(task_id="pod", name="listened-start", namespace="default", image="python:3.12-slim",
+                              cmds=["python", "-c"], arguments=[GATED_START], start_from_trigger=True)
     '''
 )
 
@@ -70,8 +74,9 @@ def stack(
     # The pod waits for its gate, opened once the task has deferred (a pod that ended before the deferral would be
     # finished on the worker, not resumed), then outlives the deferring worker process by 8 s.
     gated = gates.pod_code("listened", then="import time; time.sleep(8); print('seen by a listener')")
+    gated_start = gates.pod_code("listened_start", then="print('seen by a listener')")
     started = start_stack(
-        tmp_path_factory, emulator, {"listened.py": f"GATED = {gated!r}\n" + DAGS},
+        tmp_path_factory, emulator, {"listened.py": f"GATED = {gated!r}\nGATED_START = {gated_start!r}\n" + DAGS},
         plugin_files={"kpo_listener.py": PLUGIN.format(out=str(out))}, db="postgres",
     )
     yield started
@@ -94,3 +99,20 @@ def test_with_a_listener_the_dag_parses_and_finishes_through_a_worker_resume(
     listened = stack.wait_until("the listener's file", lambda: (out / "listened.listened").exists(), 60)
     assert listened and (out / "listened.listened").read_text() == "success"
     assert pods_of(kube, "listened") == []
+
+
+def test_with_a_listener_a_task_started_from_the_triggerer_finishes_through_one_worker_resume(
+    stack: AirflowStack, kube: CoreV1Api, out: Path, gates: Gates
+) -> None:
+    stack.wait_for_dag("listened_start", timeout=90)
+    run_id = stack.trigger_dag("listened_start")
+    stack.wait_for_task("listened_start", run_id, "pod", states=["deferred"], timeout=150)
+    gates.open("listened_start")
+    state = stack.wait_for_run("listened_start", run_id, timeout=150)
+    log = stack.wait_for_log("listened_start", run_id, "pod", "Deleted pod listened-start-")
+    assert state == "success", log
+    assert "Started from the triggerer" in log and "Finish mode: plugin listeners are installed" in log, log
+    assert "Resumed on a worker" in log and log.count("seen by a listener") == 1, log
+    listened = stack.wait_until("the listener's file", lambda: (out / "listened_start.listened").exists(), 60)
+    assert listened and (out / "listened_start.listened").read_text() == "success"
+    assert pods_of(kube, "listened_start") == []
