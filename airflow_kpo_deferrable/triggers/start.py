@@ -118,12 +118,13 @@ class PodStartTrigger(BaseTrigger):
                 yield TaskFailedEvent()
                 return
         inner = operator._trigger(pod, uid, mode, worker_deferred=False)
-        if self.timeout_after is not None and inner.execution_deadline is not None:
+        timeout_after = getattr(self, "timeout_after", None)  # set by the triggerer (not by dag.test or tests)
+        if timeout_after is not None and inner.execution_deadline is not None:
             # Airflow's own timeout for this deferral is the task's start + execution_timeout, a little before the
             # deadline counted from the create: end it ourselves (pod deleted, typed reason) before Airflow cancels us.
-            inner.execution_deadline = min(inner.execution_deadline, self.timeout_after)
+            inner.execution_deadline = min(inner.execution_deadline, timeout_after)
         inner.task_instance = ti
-        inner.trigger_id, inner.triggerer_job_id = self.trigger_id, self.triggerer_job_id
+        inner.trigger_id, inner.triggerer_job_id = self.trigger_id, getattr(self, "triggerer_job_id", None)
         self._inner = inner
         async for event in inner.run():
             yield event
