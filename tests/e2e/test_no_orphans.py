@@ -237,6 +237,11 @@ def test_the_triggerers_net_deletes_pods_nobody_owns(stack: AirflowStack, kube: 
     by_kill = unpicked_log.count("Deleted pod orph-unpicked-")
     assert by_kill + net.count("Deleting orphan pod orph-unpicked-") >= 1, (unpicked_log, net[-3000:])
     assert [p.status.phase for p in pods_of(kube, "orph_anchor")] == ["Running"]  # owned: never touched
+    # The anchor's trigger runs again once the restarted triggerer has taken the dead one's triggers over (up to
+    # the 30 s health threshold): marked before that, its row is dropped unseen and only the net (60 s grace)
+    # would delete the pod. This test is about the net's other cases; the anchor's end is on_kill's.
+    stack.wait_until("the anchor's trigger to run again after the restart",
+                     lambda: stack.task_log("orph_anchor", anchor, "pod").count("Waiting for pod") >= 2, 180)
     stack.mark_task("orph_anchor", anchor, "pod", "success")
     no_pods_left(stack, kube, "orph_anchor")
 
