@@ -48,6 +48,9 @@ DAGS = textwrap.dedent(
             print(f"pulled {value!r} rows={rows}")
 
         check(pod.output, pod.output["rows"])
+        # An XComArg as a templated argument, resolved when the downstream task renders (as the provider's).
+        KubernetesPodOperator(task_id="use", name="e2e-xcom-use", namespace="default", image="busybox:1.36",
+                              cmds=["echo"], arguments=pod.output["names"])
 
     with DAG(dag_id="e2e_xcom_fail", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
         xcom_pod("e2e_xcom_fail", "echo 'no result today' >&2; exit 3")
@@ -73,6 +76,8 @@ def test_the_result_reaches_a_downstream_task(stack: AirflowStack, kube: CoreV1A
     check_log = stack.wait_for_log("e2e_xcom", run_id, "check", "pulled")
     assert state == "success", pod_log + check_log
     assert "pulled {'rows': 3, 'names': ['a', 'b']} rows=3" in check_log
+    use_log = stack.wait_for_log("e2e_xcom", run_id, "use", "Deleted pod e2e-xcom-use")
+    assert any(line.endswith("a b") for line in use_log.splitlines()), use_log  # echo a b
     entries = f"/api/v2/dags/e2e_xcom/dagRuns/{run_id}/taskInstances/pod/xcomEntries"
     assert stack.api("GET", f"{entries}/rows")["value"] in (3, "3")
     assert pods_of(kube, "e2e_xcom") == []
