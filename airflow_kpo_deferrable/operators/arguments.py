@@ -397,14 +397,7 @@ class KubernetesPodArguments(BaseOperator):
 
     @staticmethod
     def identity(context: Context) -> PodIdentity:
-        ti = context["ti"]
-        return PodIdentity(
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            run_id=ti.run_id,
-            map_index=ti.map_index if ti.map_index is not None else -1,
-            try_number=ti.try_number,
-        )
+        return PodIdentity.of(context["ti"])
 
     def build_pod_request_obj(self, context: Context | None = None) -> k8s.V1Pod:
         """The pod ``execute`` would create for ``context`` (identity labels only with a context), then the

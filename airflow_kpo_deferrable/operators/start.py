@@ -64,7 +64,7 @@ def start_problems(operator: Any) -> list[Problem]:
     if not operator.deferrable:
         problems.append(Problem("start_from_trigger", "start_from_trigger=True needs deferrable=True (the default)"))
     for name in _NO_PYTHON:
-        if getattr(operator, f"_{name}_given", None) if name == "callbacks" else getattr(operator, name):
+        if getattr(operator, _AS_GIVEN.get(name) or name):  # ``callbacks`` as given (the attribute is a list)
             problems.append(_refuse(name, "is Python code, which only a worker can run"))
     if operator.on_execute_callback:
         problems.append(_refuse("on_execute_callback", "runs on a worker before execute"))

@@ -62,6 +62,12 @@ class PodIdentity:
     map_index: int
     try_number: int
 
+    @classmethod
+    def of(cls, ti: Any) -> PodIdentity:
+        """The identity of a task instance's current try (a worker's, or the triggerer's ``RuntimeTaskInstance``)."""
+        return cls(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
+                   map_index=ti.map_index if ti.map_index is not None else -1, try_number=ti.try_number)
+
 
 def safe_label_value(value: str) -> str:
     """``value`` as a valid label value, in the provider's form (so users' label selectors keep matching).

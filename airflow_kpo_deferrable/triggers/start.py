@@ -88,8 +88,7 @@ class PodStartTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         ti = self.task_instance
-        identity = PodIdentity(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
-                               map_index=ti.map_index if ti.map_index is not None else -1, try_number=ti.try_number)
+        identity = PodIdentity.of(ti)
         try:
             operator = self.operator(ti.task_id)
             extras = await connection_extras(operator.cluster.conn_id)

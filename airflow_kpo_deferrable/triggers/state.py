@@ -188,13 +188,12 @@ class StateStore:
         self._namespace = namespace
         self._pod_name = pod_name
 
-    def _identity(self) -> PodIdentity:
-        ti = self._ti
-        return PodIdentity(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
-                           map_index=ti.map_index if ti.map_index is not None else -1, try_number=ti.try_number)
+    def _no_task_instance(self) -> bool:
+        """No task instance to keep a record for (``dag.test()``, the operator's own wait, unit tests): a no-op."""
+        return self._ti is None or not getattr(self._ti, "run_id", None)
 
     def _comms(self) -> Any:
-        if self._ti is None or not getattr(self._ti, "run_id", None):
+        if self._no_task_instance():
             return None
         return _supervisor_comms()
 
@@ -205,12 +204,13 @@ class StateStore:
     async def load(self, uid: str | None, *, pod: str | None = None, xcom: bool = True) -> TriggerState | None:
         """The record for this pod (by ``uid``, or by name ``pod`` when the uid is unknown). ``xcom=False``: the
         Event only, never the supervisor (a trigger's start)."""
-        if self._ti is None or not getattr(self._ti, "run_id", None):
+        if self._no_task_instance():
             return None
         if self._api is not None:
             try:
                 api = await self._api()
-                event = await api.read_namespaced_event(record_name(self._pod_name, self._identity()), self._namespace)
+                name = record_name(self._pod_name, PodIdentity.of(self._ti))
+                event = await api.read_namespaced_event(name, self._namespace)
                 found = TriggerState.from_json(record_of(api.api_client.sanitize_for_serialization(event)), uid, pod)
                 if found is not None:
                     return found
@@ -220,10 +220,10 @@ class StateStore:
         return await self._load_xcom(uid, pod) if xcom else None
 
     async def save(self, state: TriggerState) -> bool:
-        if self._ti is None or not getattr(self._ti, "run_id", None):
+        if self._no_task_instance():
             return False
         if self._api is not None:
-            record = record_event(state.to_json(), self._pod_name, self._namespace, self._identity(),
+            record = record_event(state.to_json(), self._pod_name, self._namespace, PodIdentity.of(self._ti),
                                   datetime.now(UTC))
             try:
                 api = await self._api()
